@@ -1,0 +1,209 @@
+"""`huijin catalog …`: versions, lineage, SQL, integrity, snapshots and runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from .common import JsonOpt, StoreOpt, console, fail, open_store, print_json, print_table
+
+app = typer.Typer(help="The dataset catalog: versions, lineage, SQL, snapshots, runs.", no_args_is_help=True)
+snapshot_app = typer.Typer(help="Immutable pins of versions and weights per training stage.", no_args_is_help=True)
+app.add_typer(snapshot_app, name="snapshot")
+
+
+def _guard(fn):
+    """Turn the catalog's own errors into one clear line instead of a traceback."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*a, **k):
+        from catalogs import QueryError, RefError, SchemaError, SnapshotError
+        from catalogs.importer import ImportFailed
+
+        try:
+            return fn(*a, **k)
+        except (QueryError, RefError, SchemaError, SnapshotError, ImportFailed, FileNotFoundError, KeyError) as e:
+            fail(str(e).strip("'\""))
+
+    return wrapper
+
+
+@app.command()
+@_guard
+def init(store: str = StoreOpt) -> None:
+    """Create an empty store (folder + catalog.duckdb)."""
+    s = open_store(store)
+    console.print(f"store ready at [bold]{s.root}[/]")
+
+
+@app.command("import")
+@_guard
+def import_(
+    files: list[Path] = typer.Argument(..., help="JSONL (.jsonl, .jsonl.gz) or Parquet files"),
+    kind: str = typer.Option(..., "--kind", help="doc | sft | rl"),
+    name: str = typer.Option(..., "--name", help="dataset name; the version number is assigned"),
+    text_field: str = typer.Option(None, "--text-field", help="input field holding the text (doc)"),
+    map_: list[str] = typer.Option([], "--map", help="rename a field: src=dst (repeatable)"),
+    on_error: str = typer.Option("raise", "--on-error", help="raise | quarantine"),
+    store: str = StoreOpt,
+) -> None:
+    """Register JSONL or Parquet files as a new version."""
+    from catalogs.importer import import_files
+
+    mapping = {}
+    for m in map_:
+        src, sep, dst = m.partition("=")
+        if not sep:
+            fail(f"--map {m!r}: expected src=dst")
+        mapping[src] = dst
+    s = open_store(store)
+    man = import_files(s, name, kind, files, text_field=text_field, mapping=mapping, on_error=on_error)
+    print_table([{"version": man.ref, "kind": man.kind, "rows": man.rows, "quarantined": man.n_quarantined,
+                  "inputs": man.inputs, "hash": man.hash}], title="imported")
+    if man.n_quarantined:
+        console.print(f"[yellow]{man.n_quarantined} records quarantined:[/] {man.quarantined}")
+
+
+@app.command()
+@_guard
+def ls(name: str = typer.Argument(None), kind: str = typer.Option(None, "--kind"), json_: bool = JsonOpt,
+       store: str = StoreOpt) -> None:
+    """List versions (all, or of one dataset)."""
+    rows = open_store(store).ls(name, kind)
+    if json_:
+        print_json(rows)
+    else:
+        print_table(rows, ["name", "version", "kind", "rows", "tokens", "shards", "dropped", "quarantined", "hash",
+                           "created_at"], title="versions")
+
+
+@app.command()
+@_guard
+def show(ref: str, json_: bool = JsonOpt, store: str = StoreOpt) -> None:
+    """Show a version's manifest."""
+    m = open_store(store).resolve(ref)
+    if json_:
+        print_json(m.to_dict())
+        return
+    console.print(f"[bold]{m.ref}[/]  kind={m.kind}  rows={m.rows}  hash={m.hash}  code={m.code_version}")
+    console.print(f"parents: {', '.join(p['name'] + '@' + str(p['version']) for p in m.parents) or '—'}")
+    console.print(f"recipe ({m.recipe_hash}): {json.dumps(m.recipe, ensure_ascii=False)[:400]}")
+    if m.inputs is not None:
+        console.print(f"inputs={m.inputs} = kept {m.rows} + dropped {m.dropped} + quarantined {m.n_quarantined}")
+    for title, counts in [("dropped", m.drops), ("quarantined", m.quarantined), *m.stats.items()]:
+        if counts:
+            print_table(sorted(counts.items(), key=lambda kv: -kv[1]), ["key", "count"], title=title)
+    print_table([s.__dict__ for s in m.shards], ["path", "rows", "bytes", "tokens", "sha256"], title="shards")
+
+
+@app.command()
+@_guard
+def lineage(ref: str, json_: bool = JsonOpt, store: str = StoreOpt) -> None:
+    """Ancestors of a version (what it was made from), nearest first."""
+    rows = open_store(store).lineage(ref)
+    if json_:
+        print_json(rows)
+    else:
+        print_table(rows, ["depth", "name", "version", "kind", "rows", "child"], title=f"lineage of {ref}")
+
+
+@app.command()
+@_guard
+def query(sql: str, json_: bool = JsonOpt, csv: bool = typer.Option(False, "--csv"), store: str = StoreOpt) -> None:
+    """Read-only SQL over the catalog tables; rows('name@N') reads a version's rows."""
+    from catalogs import query as run_query
+
+    cols, rows = run_query(open_store(store), sql)
+    if json_:
+        print_json([dict(zip(cols, r, strict=True)) for r in rows])
+    elif csv:
+        import csv as csvmod
+        import sys
+
+        w = csvmod.writer(sys.stdout)
+        w.writerow(cols)
+        w.writerows(rows)
+    else:
+        print_table(rows, cols)
+
+
+@app.command()
+@_guard
+def verify(ref: str = typer.Argument(None), store: str = StoreOpt) -> None:
+    """Re-hash shards and name every corrupted or missing file (exit 1 if any)."""
+    problems = open_store(store).verify(ref)
+    if problems:
+        print_table(problems, ["version", "file", "problem"], title="integrity problems")
+        raise typer.Exit(1)
+    console.print("[green]all shards match their sha256[/]")
+
+
+@app.command()
+@_guard
+def rebuild(store: str = StoreOpt) -> None:
+    """Recreate catalog.duckdb from the manifests, snapshot and run files."""
+    counts = open_store(store).rebuild()
+    console.print(f"rebuilt: {counts}")
+
+
+@app.command()
+@_guard
+def runs(snapshot: str = typer.Option(None, "--snapshot"), json_: bool = JsonOpt, store: str = StoreOpt) -> None:
+    """Training runs recorded in the catalog."""
+    rows = open_store(store).runs.ls(snapshot)
+    if json_:
+        print_json(rows)
+    else:
+        print_table(rows, ["run_id", "snapshot", "stage", "status", "input_model", "output_model", "started_at"],
+                    title="runs")
+
+
+@app.command()
+@_guard
+def artifacts(json_: bool = JsonOpt, store: str = StoreOpt) -> None:
+    """Artifacts (classifier models, tokenizers, indexes, checkpoints) with their checksums."""
+    rows = open_store(store).artifacts.ls()
+    print_json(rows) if json_ else print_table(rows, ["name", "version", "artifact_kind", "bytes", "sha256", "path"])
+
+
+@snapshot_app.command("create")
+@_guard
+def snapshot_create(
+    name: str,
+    stage: list[str] = typer.Option(..., "--stage", help="STAGE=REF:WEIGHT[,REF:WEIGHT…], repeatable"),
+    tokenizer: str = typer.Option(None, "--tokenizer", help="tokenizer file or folder to pin (sha256)"),
+    store: str = StoreOpt,
+) -> None:
+    """Pin versions and weights per stage; same content again is a no-op, different content an error."""
+    from catalogs import parse_stage_arg
+
+    stages = dict(parse_stage_arg(s) for s in stage)
+    spec = open_store(store).snapshots.create(name, stages, tokenizer=tokenizer)
+    console.print(f"snapshot [bold]{spec['name']}[/] hash={spec['hash']}")
+
+
+@snapshot_app.command("show")
+@_guard
+def snapshot_show(name: str, json_: bool = JsonOpt, store: str = StoreOpt) -> None:
+    """Each stage with versions, weights, rows, tokens and shard checksums."""
+    spec = open_store(store).snapshots.show(name)
+    if json_:
+        print_json(spec)
+        return
+    console.print(f"[bold]{spec['name']}[/] hash={spec['hash']} created={spec['created_at']} "
+                  f"tokenizer={(spec.get('tokenizer') or {}).get('path', '—')}")
+    rows = [{"stage": st, "version": f"{e['dataset']}@{e['version']}", "weight": e["weight"], "rows": e["rows"],
+             "tokens": e["tokens"], "shards": len(e["shards"]),
+             "sha256": ", ".join(s["sha256"][:12] for s in e["shards"][:3]) + (" …" if len(e["shards"]) > 3 else "")}
+            for st, entries in spec["stages"].items() for e in entries]
+    print_table(rows, ["stage", "version", "weight", "rows", "tokens", "shards", "sha256"])
+
+
+@snapshot_app.command("ls")
+@_guard
+def snapshot_ls(json_: bool = JsonOpt, store: str = StoreOpt) -> None:
+    rows = open_store(store).snapshots.ls()
+    print_json(rows) if json_ else print_table(rows, ["name", "hash", "stages", "entries", "created_at"])
