@@ -221,11 +221,14 @@ class Store:
         sql = """
         WITH RECURSIVE anc(name, version, depth, child) AS (
           SELECT parent_name, parent_version, 1, name || '@' || version FROM lineage WHERE name = ? AND version = ?
-          UNION ALL
+          UNION
           SELECT l.parent_name, l.parent_version, a.depth + 1, l.name || '@' || l.version
-          FROM lineage l JOIN anc a ON l.name = a.name AND l.version = a.version WHERE a.depth < 64)
-        SELECT DISTINCT a.depth, a.name, a.version, a.child, v.kind, v.rows, v.hash
-        FROM anc a LEFT JOIN versions v ON v.name = a.name AND v.version = a.version ORDER BY a.depth, a.name, a.version"""
+          FROM lineage l JOIN anc a ON l.name = a.name AND l.version = a.version)
+        -- lineage is a DAG (a parent exists before its child), so the recursion ends; keep each ancestor once
+        SELECT min(a.depth) AS depth, a.name, a.version, min(a.child) AS child, any_value(v.kind) AS kind,
+               any_value(v.rows) AS rows, any_value(v.hash) AS hash
+        FROM anc a LEFT JOIN versions v ON v.name = a.name AND v.version = a.version
+        GROUP BY a.name, a.version ORDER BY depth, a.name, a.version"""
         with self.index.read() as con:
             cur = con.execute(sql, [m.name, m.version])
             cols = [c[0] for c in cur.description]
@@ -236,10 +239,9 @@ class Store:
         sql = """
         WITH RECURSIVE d(name, version, depth) AS (
           SELECT name, version, 1 FROM lineage WHERE parent_name = ? AND parent_version = ?
-          UNION ALL
-          SELECT l.name, l.version, d.depth + 1 FROM lineage l JOIN d ON l.parent_name = d.name AND l.parent_version = d.version
-          WHERE d.depth < 64)
-        SELECT DISTINCT depth, name, version FROM d ORDER BY depth, name, version"""
+          UNION
+          SELECT l.name, l.version, d.depth + 1 FROM lineage l JOIN d ON l.parent_name = d.name AND l.parent_version = d.version)
+        SELECT min(depth) AS depth, name, version FROM d GROUP BY name, version ORDER BY depth, name, version"""
         with self.index.read() as con:
             return [dict(zip(["depth", "name", "version"], r, strict=True)) for r in con.execute(sql, [m.name, m.version]).fetchall()]
 

@@ -104,7 +104,8 @@ class ShardWriter:
         self._quarantine.append(
             {"file": str(file), "offset": offset, "reason": reason, "record": None if raw is None else raw[:20_000]}
         )
-        self.quarantined[reason.split(":")[0]] += 1
+        # count by the reason's class ("invalid JSON (…)" → "invalid JSON") so the manifest stays readable
+        self.quarantined[reason.split(" (")[0].split(":")[0]] += 1
 
     def add_inputs(self, n: int) -> None:
         self.inputs = (self.inputs or 0) + n
