@@ -1,0 +1,1 @@
+"""Support for `huijin demo`: the project's own deterministic sample corpus."""
