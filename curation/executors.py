@@ -1,0 +1,110 @@
+"""datatrove executors for a curation ``Plan`` (local, Slurm, Ray) and the commit that ends a run."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from datatrove.pipeline.base import PipelineStep
+
+EXECUTORS = ("local", "slurm", "ray")
+
+
+class CommitVersion(PipelineStep):
+    """The last stage on Slurm (one task): commit the staging folder, register the dedup index.
+    Local and Ray runs call ``commit_plan`` in the driver instead."""
+
+    name = "✅ huijin commit"
+    type = "💽 - WRITER"
+
+    def __init__(self, plan_json: str) -> None:
+        super().__init__()
+        self.plan_json = plan_json
+
+    def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> Any:
+        spec = json.loads(Path(self.plan_json).read_text())
+        from catalogs import Store
+
+        commit_staging(Store.open(spec["store"]), spec)
+        return iter(())
+
+
+def plan_spec(plan: Any, store: Any, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"store": str(store.root), "staging": str(plan.staging), "name": plan.name, "kind": plan.recipe.kind,
+            "parents": plan.parents, "recipe": {"steps": plan.recipe.raw.get("steps", []), "name": plan.recipe.name,
+                                                "reader": plan.recipe.reader, "source": plan.recipe.source,
+                                                "against": plan.against},
+            "inputs": plan.inputs, "work_dir": str(plan.work_dir),
+            "index_dir": str(plan.index_dir) if plan.dedup and (plan.index_dir).exists() else None,
+            "dedup_params": plan.dedup.to_dict() if plan.dedup else None, "extra": extra or {}}
+
+
+def commit_staging(store: Any, spec: dict[str, Any]) -> Any:
+    """Commit the staging folder as the next version; register the MinHash index artifact beside it."""
+    extra = {"inputs": spec["inputs"], **spec.get("extra", {})}
+    m = store.commit(spec["staging"], spec["name"], spec["kind"], parents=spec["parents"], recipe=spec["recipe"],
+                     extra=extra)
+    index_dir = spec.get("index_dir") or (Path(spec["work_dir"]) / "index")
+    if spec.get("dedup_params") and Path(index_dir).exists() and any(Path(index_dir).rglob("*.minhash.index")):
+        store.artifacts.register(f"{spec['name']}-minhash", "minhash-index", index_dir, parents=[m.ref],
+                                 metrics={"params": spec["dedup_params"], "docs": m.rows})
+    Path(spec["work_dir"], "committed.json").write_text(json.dumps({"ref": m.ref}))
+    return m
+
+
+def build_executors(plan: Any, executor: str = "local", workers: int = 1, logging_dir: str | None = None,
+                    **opts: Any) -> list[Any]:
+    """One datatrove executor per stage (Slurm: chained with ``depends`` and a final commit stage)."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor {executor!r}: expected one of {EXECUTORS}")
+    logs = Path(logging_dir or plan.work_dir / "logs")
+    out: list[Any] = []
+    for st in plan.stages:
+        kw = {"pipeline": st.pipeline, "tasks": st.tasks, "logging_dir": str(logs / st.name)}
+        if executor == "local":
+            from datatrove.executor import LocalPipelineExecutor
+
+            out.append(LocalPipelineExecutor(**kw, workers=min(workers, st.tasks), skip_completed=False))
+        elif executor == "ray":
+            from datatrove.executor.ray import RayPipelineExecutor
+
+            out.append(RayPipelineExecutor(**kw, workers=min(workers, st.tasks), skip_completed=False,
+                                           cpus_per_task=1, mem_per_cpu_gb=opts.get("mem_per_cpu_gb", 0.25)))
+        else:
+            from datatrove.executor.slurm import SlurmPipelineExecutor
+
+            out.append(SlurmPipelineExecutor(**kw, time=opts.get("time", "24:00:00"),
+                                             partition=opts.get("partition", "cpu"), workers=workers,
+                                             job_name=f"huijin-{plan.name}-{st.name}",
+                                             venv_path=opts.get("venv_path"), depends=out[-1] if out else None,
+                                             sbatch_args=opts.get("sbatch_args")))
+    if executor == "slurm":
+        from datatrove.executor.slurm import SlurmPipelineExecutor
+
+        from catalogs import Store
+
+        spec_path = plan.work_dir / "plan.json"
+        spec_path.write_text(json.dumps(plan_spec(plan, Store.open(plan.staging.parent.parent))))
+        out.append(SlurmPipelineExecutor(pipeline=[CommitVersion(str(spec_path))], tasks=1,
+                                         time="00:30:00", partition=opts.get("partition", "cpu"),
+                                         logging_dir=str(logs / "commit"), job_name=f"huijin-{plan.name}-commit",
+                                         depends=out[-1], venv_path=opts.get("venv_path")))
+    return out
+
+
+def run_executors(executors: list[Any], executor: str, workers: int) -> list[float]:
+    """Run stages one after the other (Ray's own ``depends`` polls every 2 minutes); seconds per stage."""
+    if executor == "ray":
+        import ray
+
+        if not ray.is_initialized():
+            ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False,
+                     ignore_reinit_error=True)
+    times = []
+    for ex in executors:
+        t0 = time.perf_counter()
+        ex.run()
+        times.append(time.perf_counter() - t0)
+    return times

@@ -1,0 +1,276 @@
+"""MinHash signatures fast enough to dedup on CPU, in datatrove's file format.
+
+datatrove's ``MinhashDedupSignature`` spends most of its time in spaCy word tokenisation and one xxhash
+call per shingle. Here a regex tokenizer (CJK characters one by one) and numpy do the rest: every word is
+hashed at once with a polynomial hash over the UTF-8 bytes (prefix sums, wrapping uint64 arithmetic),
+shingles combine word hashes, and the permutations are multiply-shift hashes. The signature files are
+datatrove's (``bucket_XXX/RRRRR.minhash.sig``, sorted), so its ``MinhashDedupBuckets``, ``...Cluster``,
+``MinhashBuildIndex`` and index-based dedup work on them unchanged. Numbers are kept (quarterly filings that
+differ only in figures are not duplicates) unless ``normalize_numbers`` is set. Written by hand because no
+library here vectorises tokenisation + shingling + hashing (measured in ``bench/minhash.py``).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from datatrove.data import DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.dedup.minhash import MinhashConfig
+from datatrove.utils.hashing import HashConfig
+
+CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
+TOKEN = re.compile(rf"[{CJK}]|[^\W_{CJK}]+", re.U)
+DIGITS = re.compile(r"\d")
+SPACES = re.compile(r"\s+")
+_P = np.uint64(0x100000001B3)  # FNV prime (odd, so invertible modulo 2**64)
+_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+@dataclass(frozen=True)
+class DedupParams:
+    """Everything a signature depends on: indexes built with other params cannot be compared."""
+
+    n_grams: int = 5
+    num_buckets: int = 14
+    hashes_per_bucket: int = 8
+    seed: int = 1
+    normalize_numbers: bool = False
+    scheme: str = "oph"  # "oph": one-permutation hashing + densification; "classic": one hash per permutation
+
+    @property
+    def num_perm(self) -> int:
+        return self.num_buckets * self.hashes_per_bucket
+
+    @property
+    def threshold(self) -> float:
+        """Jaccard similarity at which a pair becomes a candidate with probability ~0.5: (1/b)^(1/r)."""
+        return (1 / self.num_buckets) ** (1 / self.hashes_per_bucket)
+
+    def datatrove_config(self) -> MinhashConfig:
+        return MinhashConfig(n_grams=self.n_grams, num_buckets=self.num_buckets,
+                             hashes_per_bucket=self.hashes_per_bucket, seed=self.seed,
+                             hash_config=HashConfig(precision=64, hash_fc="xxhash"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def for_threshold(cls, threshold: float, num_perm: int = 112, **kw: Any) -> DedupParams:
+        """Bands/rows minimising false positives + false negatives around ``threshold`` (datasketch's rule)."""
+        from datasketch.lsh import _optimal_param
+
+        b, r = _optimal_param(threshold, num_perm, 0.5, 0.5)
+        return cls(num_buckets=b, hashes_per_bucket=r, **kw)
+
+
+def normalize(text: str, normalize_numbers: bool = False) -> str:
+    text = unicodedata.normalize("NFKC", text).lower()
+    return DIGITS.sub("0", text) if normalize_numbers else text
+
+
+def exact_key(text: str) -> int:
+    """64-bit hash of the normalised text (case, width and whitespace folded): exact-duplicate key."""
+    import xxhash
+
+    return xxhash.xxh64_intdigest(SPACES.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip())
+
+
+_POW: dict[str, np.ndarray] = {}
+
+
+def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    if "p" not in _POW or len(_POW["p"]) < n + 1:
+        size = max(n + 1, 1 << 16, 2 * len(_POW.get("p", ())))
+        inv = np.uint64(pow(int(_P), -1, 1 << 64))
+        with np.errstate(over="ignore"):
+            _POW["p"] = np.concatenate([[np.uint64(1)], np.cumprod(np.full(size - 1, _P, dtype=np.uint64))])
+            _POW["inv"] = np.concatenate([[np.uint64(1)], np.cumprod(np.full(size - 1, inv, dtype=np.uint64))])
+    return _POW["p"], _POW["inv"]
+
+
+def word_hashes(tokens: list[str]) -> np.ndarray:
+    """A stable 64-bit hash per token, computed for all tokens at once."""
+    if not tokens:
+        return np.zeros(0, dtype=np.uint64)
+    joined = "\x00".join(tokens).encode("utf-8")
+    b = np.frombuffer(joined, dtype=np.uint8).astype(np.uint64) + np.uint64(1)
+    pw, inv = _powers(len(b))
+    with np.errstate(over="ignore"):
+        prefix = np.concatenate([[np.uint64(0)], np.cumsum(b * pw[: len(b)])])
+        ends = np.flatnonzero(b == np.uint64(1))  # separators (byte 0 + 1)
+        starts = np.concatenate([[0], ends + 1])
+        ends = np.concatenate([ends, [len(b)]])
+        h = (prefix[ends] - prefix[starts]) * inv[starts]  # Σ b_j P^(j-start): position-independent
+        h ^= h >> np.uint64(31)
+        h *= _MIX1
+        h ^= (ends - starts).astype(np.uint64) * _MIX2
+    return h
+
+
+def text_word_hashes(text: str) -> np.ndarray:
+    """Tokenise and hash in one vectorised pass over the UTF-8 bytes of (normalised) text: words are runs
+    of ASCII letters/digits and non-ASCII bytes; a CJK character (3-byte UTF-8 led by 0xE3-0xED) is a word
+    of its own. Same tokens as ``TOKEN`` on letters, digits and CJK."""
+    b8 = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    n = len(b8)
+    if n == 0:
+        return np.zeros(0, dtype=np.uint64)
+    word = _WORD_BYTE[b8]
+    lead = (b8 >= 0xE3) & (b8 <= 0xED)
+    cjk_end = np.zeros(n, dtype=bool)
+    li = np.flatnonzero(lead)
+    cjk_end[li[li + 2 < n] + 2] = True
+    prev_word = np.concatenate([[False], word[:-1]])
+    prev_break = np.concatenate([[True], cjk_end[:-1]])
+    starts = np.flatnonzero(word & (~prev_word | lead | prev_break))
+    next_word = np.concatenate([word[1:], [False]])
+    next_lead = np.concatenate([lead[1:], [False]])
+    ends = np.flatnonzero(word & (~next_word | cjk_end | next_lead)) + 1
+    if len(starts) != len(ends) or not len(starts):  # malformed byte runs: fall back to the regex
+        return word_hashes(TOKEN.findall(text))
+    b = b8.astype(np.uint64) + np.uint64(1)
+    pw, inv = _powers(n)
+    with np.errstate(over="ignore"):
+        prefix = np.concatenate([[np.uint64(0)], np.cumsum(b * pw[:n])])
+        h = (prefix[ends] - prefix[starts]) * inv[starts]
+        h ^= h >> np.uint64(31)
+        h *= _MIX1
+        h ^= (ends - starts).astype(np.uint64) * _MIX2
+    return h
+
+
+_WORD_BYTE = np.zeros(256, dtype=bool)
+for _c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789":
+    _WORD_BYTE[_c] = True
+_WORD_BYTE[0x80:] = True
+
+
+def shingle_hashes(words: np.ndarray, n: int) -> np.ndarray:
+    if len(words) == 0:
+        return words
+    n = min(n, len(words))
+    k = len(words) - n + 1
+    with np.errstate(over="ignore"):
+        s = np.zeros(k, dtype=np.uint64)
+        for t in range(n):
+            s = s * _MIX1 + words[t: t + k]
+        s ^= s >> np.uint64(29)
+        s *= _MIX2
+        s ^= s >> np.uint64(32)
+    return s
+
+
+class FastMinHash:
+    """Signatures for ``DedupParams``: ``signature(text) -> uint64[num_perm]`` (None when no token).
+
+    ``scheme="oph"`` is one-permutation MinHash (Li, Owen & Zhang 2012): each shingle is hashed once and
+    falls in one of ``num_perm`` bins, a bin keeps its minimum, and empty bins borrow from the next
+    non-empty one (rotation densification, Shrivastava & Li 2014). Same Jaccard estimate as ``num_perm``
+    independent permutations at 1/num_perm of the hashing work; ``scheme="classic"`` computes those.
+    """
+
+    def __init__(self, params: DedupParams) -> None:
+        if params.scheme not in ("oph", "classic"):
+            raise ValueError(f"unknown MinHash scheme {params.scheme!r} (oph or classic)")
+        self.params = params
+        rng = np.random.RandomState(params.seed)
+        self.a = (rng.randint(1, 1 << 62, size=params.num_perm, dtype=np.uint64) << np.uint64(1)) | np.uint64(1)
+        self.b = rng.randint(0, 1 << 62, size=params.num_perm, dtype=np.uint64)
+        self.seed = np.uint64(int(rng.randint(1, 1 << 62)))
+        self._buf = np.empty((0, params.num_perm), dtype=np.uint64)
+
+    def _classic(self, sh: np.ndarray) -> np.ndarray:
+        if len(self._buf) < len(sh):
+            self._buf = np.empty((len(sh), self.params.num_perm), dtype=np.uint64)
+        buf = self._buf[: len(sh)]
+        with np.errstate(over="ignore"):
+            np.multiply(sh[:, None], self.a, out=buf)
+            np.add(buf, self.b, out=buf)
+        return buf.min(axis=0) >> np.uint64(1)
+
+    def _oph(self, sh: np.ndarray) -> np.ndarray:
+        k = self.params.num_perm
+        with np.errstate(over="ignore"):
+            h = sh * self.a[0] + self.seed
+            h ^= h >> np.uint64(33)
+            h *= _MIX2
+            h ^= h >> np.uint64(29)
+        bins = (((h >> np.uint64(32)) * np.uint64(k)) >> np.uint64(32)).astype(np.intp)
+        out = np.full(k, np.iinfo(np.uint64).max, dtype=np.uint64)
+        np.minimum.at(out, bins, h)
+        empty = out == np.iinfo(np.uint64).max
+        if empty.any():  # densify: an empty bin takes the next non-empty bin's value, shifted by the distance
+            full = np.flatnonzero(~empty)
+            j = np.flatnonzero(empty)
+            pos = np.searchsorted(full, j) % len(full)
+            src = full[pos]
+            dist = ((src - j) % k).astype(np.uint64)
+            with np.errstate(over="ignore"):
+                out[j] = out[src] + dist * _MIX1
+        return out >> np.uint64(1)
+
+    def tokens(self, text: str) -> list[str]:
+        return TOKEN.findall(normalize(text, self.params.normalize_numbers))
+
+    def signature(self, text: str) -> np.ndarray | None:
+        text = text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).lower()
+        if self.params.normalize_numbers:
+            text = DIGITS.sub("0", text)
+        sh = shingle_hashes(text_word_hashes(text), self.params.n_grams)
+        if sh.size == 0:
+            return None
+        return self._oph(sh) if self.params.scheme == "oph" else self._classic(sh)
+
+
+class FastMinhashSignature(PipelineStep):
+    """datatrove stage 1 (pass-through): writes MinHash signatures in datatrove's format and, per rank,
+    the exact-duplicate keys (``exact/RRRRR.npy``, one per document in order) used to label clusters."""
+
+    name = "🎯 huijin MinHash signatures"
+    type = "🫂 - DEDUP"
+
+    def __init__(self, output_folder: str, params: DedupParams | None = None, minhash: bool = True) -> None:
+        super().__init__()
+        self.output_folder = str(output_folder)
+        self.params = params or DedupParams()
+        self.minhash = minhash  # False: exact keys only (exact-only dedup)
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        mh = FastMinHash(self.params)
+        sigs, idx, exact = [], [], []
+        for i, doc in enumerate(data):
+            with self.track_time():
+                sig = mh.signature(doc.text) if self.minhash else None
+                exact.append(exact_key(doc.text))
+                if sig is not None:
+                    sigs.append(sig)
+                    idx.append(i)
+                else:
+                    self.stat_update("no_shingles")
+            yield doc
+        self.write(rank, np.array(sigs, dtype=np.uint64).reshape(-1, self.params.num_perm),
+                   np.array(idx, dtype=np.uint32), np.array(exact, dtype=np.uint64))
+
+    def write(self, rank: int, sigs: np.ndarray, idx: np.ndarray, exact: np.ndarray) -> None:
+        out = Path(self.output_folder)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "exact").mkdir(exist_ok=True)
+        np.save(out / "exact" / f"{rank:05d}.npy", exact)
+        if not self.minhash:
+            return
+        r = self.params.hashes_per_bucket
+        dtype = np.dtype([(f"f{i}", "<u8") for i in range(r)] + [("doc", "<u4")])
+        for bi in range(self.params.num_buckets):
+            rec = np.zeros(len(idx), dtype=dtype)
+            for i in range(r):
+                rec[f"f{i}"] = sigs[:, bi * r + i]
+            rec["doc"] = idx
+            rec.sort(order=dtype.names)  # datatrove's buckets stage merges sorted files
+            (out / f"bucket_{bi:03d}").mkdir(parents=True, exist_ok=True)
+            (out / f"bucket_{bi:03d}" / f"{rank:05d}.minhash.sig").write_bytes(rec.tobytes())

@@ -1,0 +1,237 @@
+"""Run a curation recipe on datatrove executors and commit the result as one ``doc`` version.
+
+    from curation.pipeline import run_recipe
+    m = run_recipe("fin_web", inputs=["pages/", "dump.jsonl"], name="fin-web", store=store)  # -> Manifest
+
+Stages (with a ``dedup`` step): 1 ``process`` (read → steps → MinHash signatures → stage files), 2
+``buckets`` (datatrove's MinhashDedupBuckets, one task per bucket, optionally against catalog indexes),
+3 ``clusters`` (one task), 4 ``final`` (dedup filter → steps after dedup → shards), 5 ``index`` (datatrove's
+MinhashBuildIndex). Without dedup there is only ``process``, ending in the shards. Every rank writes its
+shards and its accounting into one staging folder; the version appears once, atomically, at the commit.
+The dedup index is registered as an artifact beside the version so later batches dedup against it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .dedup import DedupFilter, LabelledCluster
+from .ledger import Ledger, Tap
+from .minhash import DedupParams, FastMinhashSignature
+from .readers import CurationReader
+from .recipe import Recipe, StepSpec, load_recipe
+from .sink import IntermediateReader, IntermediateWriter, VersionSink
+
+INDEX_KIND = "minhash-index"
+
+
+@dataclass
+class Stage:
+    name: str
+    pipeline: list[Any]
+    tasks: int
+
+
+@dataclass
+class Plan:
+    recipe: Recipe
+    name: str
+    stages: list[Stage]
+    work_dir: Path
+    staging: Path
+    parents: list[str]
+    inputs: list[str]
+    dedup: DedupParams | None = None
+    against: list[str] = field(default_factory=list)
+
+    @property
+    def index_dir(self) -> Path:
+        return self.work_dir / "index"
+
+
+def dedup_params(spec: StepSpec) -> tuple[DedupParams, dict[str, Any]]:
+    p = dict(spec.params)
+    opts = {"exact": bool(p.pop("exact", True)), "near": bool(p.pop("near", True)),
+            "against": list(p.pop("against", None) or [])}
+    threshold = p.pop("threshold", None)
+    allowed = {"n_grams", "num_buckets", "hashes_per_bucket", "seed", "normalize_numbers", "scheme", "num_perm"}
+    unknown = set(p) - allowed
+    if unknown:
+        raise ValueError(f"dedup: unknown parameters {sorted(unknown)} (known: threshold, exact, near, against, "
+                         f"{', '.join(sorted(allowed))})")
+    num_perm = p.pop("num_perm", 112)
+    params = DedupParams.for_threshold(float(threshold), num_perm, **p) if threshold is not None else DedupParams(**p)
+    return params, opts
+
+
+def _chain(steps: list[StepSpec], ledger: Ledger, first_tap: int) -> tuple[list[Any], list[tuple[str, Any]]]:
+    """Built steps with a Tap after each (the Tap before the first one is the caller's)."""
+    out, labelled = [], []
+    for i, spec in enumerate(steps):
+        step = spec.build()
+        out += [step, Tap(ledger, first_tap + i + 1)]
+        labelled.append((spec.label, step))
+    return out, labelled
+
+
+def plan_run(recipe: str | Path | dict | Recipe, inputs: list[str], name: str | None = None, store: Any = None,
+             work_dir: str | Path | None = None, tasks: int = 1, against: list[str] | None = None,
+             reader_options: dict[str, Any] | None = None) -> Plan:
+    from catalogs import Store
+
+    store = store or Store.open()
+    r = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+    name = name or r.name
+    work = Path(work_dir) if work_dir else store.root / "staging" / f"_work-{name}-{time.strftime('%Y%m%d%H%M%S')}"
+    work.mkdir(parents=True, exist_ok=True)
+    staging = store.new_staging(name)
+    before, barrier, after = r.split()
+    ledger = Ledger()
+    reader = CurationReader(inputs, ledger=ledger, store_root=str(store.root), **{**r.reader, **(reader_options or {})})
+    chain, labelled = _chain(before, ledger, 0)
+    head = [reader, Tap(ledger, 0), *chain]
+    parents = [i for fmt, i in _catalog_inputs(inputs, store)]
+    if barrier is None:
+        sink = VersionSink(str(staging), ledger, labelled, prefix="s1", kind=r.kind)
+        return Plan(r, name, [Stage("process", head + [sink], tasks)], work, staging, parents, list(inputs))
+    params, opts = dedup_params(barrier)
+    opts["against"] = list(against if against is not None else opts["against"])
+    sig, mid, dups, labels = (work / d for d in ("sigs", "stage1", "dups", "labels"))
+    stages = [Stage("process", head + [
+        VersionSink(str(staging), ledger, labelled, prefix="s1", kind=r.kind, write_rows=False, pass_through=True),
+        FastMinhashSignature(str(sig), params, minhash=opts["near"]),
+        IntermediateWriter(str(mid))], tasks)]
+    if opts["near"]:
+        from datatrove.pipeline.dedup.minhash import MinhashDedupBuckets
+
+        index_in = _gather_indexes(store, opts["against"], params, work / "index_in") if opts["against"] else None
+        stages.append(Stage("buckets", [MinhashDedupBuckets(str(sig), str(dups), config=params.datatrove_config(),
+                                                            index_folder=index_in, only_dedup_in_index=False)],
+                            params.num_buckets))
+    stages.append(Stage("clusters", [LabelledCluster(str(dups), str(sig), str(labels), exact=opts["exact"])], 1))
+    ledger2 = Ledger()
+    first = len(before) + 1
+    dfilter = DedupFilter(str(labels))
+    chain_after, labelled_after = _chain(after, ledger2, first + 1)
+    chain2 = [dfilter, Tap(ledger2, first + 1), *chain_after]
+    labelled2 = [("dedup", dfilter), *labelled_after]
+    stages.append(Stage("final", [IntermediateReader(str(mid)), Tap(ledger2, first), *chain2,
+                                  VersionSink(str(staging), ledger2, labelled2, prefix="s4", kind=r.kind,
+                                              count_inputs=False, first_tap=first)], tasks))
+    if opts["near"]:
+        from datatrove.pipeline.dedup.minhash import MinhashBuildIndex
+
+        stages.append(Stage("index", [MinhashBuildIndex(str(sig), str(work / "index"), index_name=name,
+                                                        config=params.datatrove_config())], params.num_buckets))
+    return Plan(r, name, stages, work, staging, parents, list(inputs), params, opts["against"])
+
+
+def _catalog_inputs(inputs: list[str], store: Any) -> list[tuple[str, str]]:
+    from .sources import expand_inputs
+
+    out = []
+    for fmt, item in expand_inputs(inputs, str(store.root)):
+        if fmt == "catalog":
+            out.append((fmt, store.resolve(item).ref))
+    return out
+
+
+def find_index(store: Any, ref: str) -> Any | None:
+    """The newest MinHash index artifact registered beside version ``ref`` (its manifest), if any."""
+    m = store.resolve(ref)
+    found = None
+    for d in store.descendants(m.ref):
+        if d["depth"] != 1:
+            continue
+        child = store.resolve(f"{d['name']}@{d['version']}")
+        if child.kind == "artifact" and child.extra.get("artifact_kind") == INDEX_KIND:
+            found = child if found is None or child.created_at > found.created_at else found
+    return found
+
+
+def _gather_indexes(store: Any, refs: list[str], params: DedupParams, dest: Path) -> str:
+    """Copy the index files of each version in ``refs`` into one datatrove index folder."""
+    for ref in refs:
+        art = find_index(store, ref)
+        if art is None:
+            raise ValueError(f"dedup against {ref}: it has no MinHash index artifact (curate it with a dedup step)")
+        theirs = art.extra.get("metrics", {}).get("params", {})
+        if theirs != params.to_dict():
+            raise ValueError(f"dedup against {ref}: its index was built with {theirs}, this run uses "
+                             f"{params.to_dict()}; signatures are not comparable")
+        base = store.path_of(art)
+        for s in art.shards:
+            src = base / s.path
+            parts = Path(s.path).parts
+            bucket = next(p for p in parts if p.startswith("bucket_"))
+            out = dest / bucket / f"{art.name}-{art.version}.minhash.index"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, out)
+    return str(dest)
+
+
+def run_recipe(recipe: str | Path | dict | Recipe, inputs: list[str], name: str | None = None, store: Any = None,
+               executor: str = "local", tasks: int = 1, workers: int = 1, work_dir: str | Path | None = None,
+               against: list[str] | None = None, keep_work: bool = False, quiet: bool = True,
+               reader_options: dict[str, Any] | None = None, **executor_opts: Any) -> Any:
+    """Curate ``inputs`` with a recipe and return the committed ``doc`` version's ``Manifest``.
+
+    ``executor="slurm"`` submits the stages (chained, ending in a commit job) and returns None: the
+    version appears when the commit job has run."""
+    from catalogs import Store
+
+    from .executors import build_executors, commit_staging, plan_spec, run_executors
+
+    store = store or Store.open()
+    plan = plan_run(recipe, inputs, name, store, work_dir, tasks, against, reader_options)
+    executors = build_executors(plan, executor, workers, **executor_opts)
+    t0 = time.perf_counter()
+    try:
+        with _quiet_logs(quiet):
+            if executor == "slurm":
+                executors[-1].run()
+                return None
+            times = run_executors(executors, executor, workers)
+        wall = time.perf_counter() - t0
+        extra = {"executor": executor, "tasks": tasks, "workers": workers, "wall_s": round(wall, 3),
+                 "stage_s": {st.name: round(t, 3) for st, t in zip(plan.stages, times, strict=True)}}
+        m = commit_staging(store, {**plan_spec(plan, store), "extra": extra})
+    except BaseException:
+        shutil.rmtree(plan.staging, ignore_errors=True)
+        raise
+    finally:
+        if not keep_work and executor != "slurm":
+            shutil.rmtree(plan.work_dir, ignore_errors=True)
+    return m
+
+
+class _quiet_logs:
+    """datatrove logs every task start, stop and stats table at INFO; quiet runs silence its modules."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def __enter__(self) -> None:
+        if self.quiet:
+            from loguru import logger
+
+            logger.disable("datatrove")
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.quiet:
+            from loguru import logger
+
+            logger.enable("datatrove")
+
+
+def summary(m: Any) -> dict[str, Any]:
+    """in / kept / dropped by reason / quarantined / docs/s of a curated version."""
+    wall = (m.extra or {}).get("wall_s")
+    return {"version": m.ref, "inputs": m.inputs, "kept": m.rows, "dropped": sum(m.drops.values()),
+            "quarantined": sum(m.quarantined.values()), "drops": dict(sorted(m.drops.items())),
+            "quarantine": dict(m.quarantined), "docs_per_s": round(m.inputs / wall, 1) if wall and m.inputs else None,
+            "balanced": m.inputs == m.rows + sum(m.drops.values()) + sum(m.quarantined.values())}

@@ -1,0 +1,156 @@
+"""Curation recipes: YAML files (``recipes/curation/*.yaml``) that list the steps of a pipeline.
+
+Format::
+
+    name: fin-web                 # default dataset name of the version it writes
+    kind: doc                     # record kind written (doc)
+    description: free text
+    reader:                       # options of curation.readers.CurationReader
+      text_key: text              # field holding the text in JSONL/Parquet/CSV inputs
+      id_key: id
+      url_key: url
+      max_bytes: 52428800         # larger documents are quarantined (too_large)
+    steps:                        # run in order; each item is one of
+      - extract                   #   a registered short name without parameters
+      - langid: {languages: [en, zh], threshold: 0.3}     # a short name with keyword parameters
+      - step: curation.classify.steps:FastTextScore       # a dotted import path `package.module:Class`
+        params: {model: fin-clf@1}                         #   with keyword parameters
+        label: finance_clf                                 #   optional: the name drops are counted under
+      - dedup: {threshold: 0.8, exact: true, near: true, against: [fin-web@1]}
+
+Any datatrove ``PipelineStep`` works as a step (filters count drops by reason through their
+``dropped_<reason>`` stats; everything else a step removes is counted as ``<label>:other``). ``dedup`` is
+not a step but a barrier: steps before it run in the first stage, MinHash buckets and clustering run
+between, and steps after it run in the last stage. Short names are registered with ``register_step``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REGISTRY: dict[str, str] = {
+    "extract": "curation.extract:Extract",
+    "langid": "curation.langid:LanguageID",
+    "min_length": "curation.filters:MinLength",
+    "gopher_quality": "curation.filters:FinGopherQuality",
+    "gopher_repetition": "curation.filters:FinGopherRepetition",
+    "c4_quality": "curation.filters:FinC4Quality",
+    "fineweb_quality": "curation.filters:FinFineWebQuality",
+    "pii": "curation.pii:PIIRedact",
+    # datatrove's own steps under short names (the plain FineWeb-style baseline uses them)
+    "dt_gopher_quality": "datatrove.pipeline.filters:GopherQualityFilter",
+    "dt_gopher_repetition": "datatrove.pipeline.filters:GopherRepetitionFilter",
+    "dt_c4_quality": "datatrove.pipeline.filters:C4QualityFilter",
+    "dt_fineweb_quality": "datatrove.pipeline.filters:FineWebQualityFilter",
+    "dt_pii": "datatrove.pipeline.formatters:PIIFormatter",
+}
+BARRIERS = {"dedup"}
+RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes" / "curation"
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be built; the message names the step."""
+
+
+def register_step(name: str, target: str | type) -> None:
+    """Make ``name`` usable in recipes (``target``: a class or ``package.module:Class``)."""
+    REGISTRY[name] = target if isinstance(target, str) else f"{target.__module__}:{target.__qualname__}"
+
+
+@dataclass
+class StepSpec:
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+    label: str = ""
+
+    @property
+    def is_barrier(self) -> bool:
+        return self.name in BARRIERS
+
+    def build(self) -> Any:
+        target = REGISTRY.get(self.name, self.name)
+        if ":" not in target:
+            raise RecipeError(f"step '{self.name}': not a registered step {sorted(REGISTRY)} nor 'package.module:Class'")
+        mod_name, _, cls_name = target.partition(":")
+        try:
+            cls = getattr(importlib.import_module(mod_name), cls_name)
+        except (ImportError, AttributeError) as e:
+            raise RecipeError(f"step '{self.name}': cannot import {target} ({e})") from None
+        try:
+            return cls(**self.params)
+        except TypeError as e:
+            raise RecipeError(f"step '{self.name}': bad parameters {sorted(self.params)} ({e})") from None
+
+
+@dataclass
+class Recipe:
+    name: str
+    steps: list[StepSpec]
+    kind: str = "doc"
+    reader: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    source: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dedup(self) -> StepSpec | None:
+        return next((s for s in self.steps if s.is_barrier), None)
+
+    def split(self) -> tuple[list[StepSpec], StepSpec | None, list[StepSpec]]:
+        """Steps before the dedup barrier, the barrier, steps after it."""
+        for i, s in enumerate(self.steps):
+            if s.is_barrier:
+                return self.steps[:i], s, self.steps[i + 1:]
+        return self.steps, None, []
+
+
+def _step(item: Any, i: int) -> StepSpec:
+    if isinstance(item, str):
+        return StepSpec(item, {}, item)
+    if isinstance(item, dict) and "step" in item:
+        unknown = set(item) - {"step", "params", "label"}
+        if unknown:
+            raise RecipeError(f"step {i}: unknown keys {sorted(unknown)} (expected step, params, label)")
+        params = item.get("params") or {}
+        name = str(item["step"])
+        return StepSpec(name, dict(params), item.get("label") or name.rpartition(":")[2])
+    if isinstance(item, dict) and len(item) == 1:
+        name, params = next(iter(item.items()))
+        if params is not None and not isinstance(params, dict):
+            raise RecipeError(f"step {i} ({name}): parameters must be a mapping, got {type(params).__name__}")
+        return StepSpec(str(name), dict(params or {}), str(name).rpartition(":")[2])
+    raise RecipeError(f"step {i}: expected a name, {{name: params}} or {{step:, params:}}, got {item!r}")
+
+
+def load_recipe(recipe: str | Path | dict[str, Any]) -> Recipe:
+    """A recipe from a dict, a YAML path, or the name of a file in ``recipes/curation/``."""
+    source = ""
+    if not isinstance(recipe, dict):
+        path = Path(recipe)
+        if not path.exists() and (RECIPES_DIR / f"{recipe}.yaml").exists():
+            path = RECIPES_DIR / f"{recipe}.yaml"
+        if not path.exists():
+            raise RecipeError(f"recipe {recipe}: no such file (nor {RECIPES_DIR}/{recipe}.yaml)")
+        source = str(path)
+        recipe = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(recipe, dict):
+            raise RecipeError(f"recipe {source}: top level must be a mapping")
+    unknown = set(recipe) - {"name", "kind", "reader", "steps", "description"}
+    if unknown:
+        raise RecipeError(f"recipe {source or '<dict>'}: unknown keys {sorted(unknown)}")
+    steps = [_step(s, i) for i, s in enumerate(recipe.get("steps") or [])]
+    barriers = [s for s in steps if s.is_barrier]
+    if len(barriers) > 1:
+        raise RecipeError("a recipe may hold one dedup step")
+    labels = [s.label for s in steps]
+    for s in steps:  # labels must be unique: they key the drop counts
+        if labels.count(s.label) > 1:
+            s.label = f"{s.label}#{steps.index(s)}"
+    return Recipe(name=str(recipe.get("name") or "curated"), steps=steps, kind=str(recipe.get("kind") or "doc"),
+                  reader=dict(recipe.get("reader") or {}), description=str(recipe.get("description") or ""),
+                  source=source, raw=dict(recipe))

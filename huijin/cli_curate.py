@@ -1,0 +1,124 @@
+"""`huijin curate run|extract|dedup`: curation recipes and single verbs (work lives in curation/)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from .apps import curate
+from .common import JsonOpt, StoreOpt, console, fail, open_store, print_json, print_table
+
+InputOpt = typer.Option(..., "--input", "-i", help="files, folders or catalog refs (name@N); repeat or comma-separate")
+
+
+def _inputs(values: list[str]) -> list[str]:
+    return [v for item in values for v in item.split(",") if v]
+
+
+def _summary_table(s: dict, title: str) -> None:
+    rows = [{"what": "in", "count": s["inputs"]}, {"what": "kept", "count": s["kept"]}]
+    rows += [{"what": f"dropped {k}", "count": v} for k, v in s["drops"].items()]
+    rows += [{"what": f"quarantined {k}", "count": v} for k, v in s["quarantine"].items()]
+    rows.append({"what": "docs/s", "count": s["docs_per_s"]})
+    print_table(rows, ["what", "count"], title=title)
+
+
+@curate.command("run")
+def run(
+    recipe: str = typer.Argument(..., help="recipe YAML path or name in recipes/curation/ (e.g. fin_web)"),
+    inputs: list[str] = InputOpt,
+    name: str = typer.Option(None, "--name", help="dataset name of the version (default: the recipe's)"),
+    executor: str = typer.Option("local", "--executor", help="local | slurm | ray"),
+    tasks: int = typer.Option(1, "--tasks", help="datatrove tasks (input shards)"),
+    workers: int = typer.Option(1, "--workers", help="tasks run at the same time"),
+    against: list[str] = typer.Option(None, "--against", help="dedup against these versions' MinHash indexes"),
+    text_key: str = typer.Option(None, "--text-key", help="text field of JSONL/Parquet/CSV inputs (glob: item_*)"),
+    partition: str = typer.Option("cpu", "--partition", help="Slurm partition"),
+    store: str = StoreOpt,
+    as_json: bool = JsonOpt,
+    verbose: bool = typer.Option(False, "--verbose", help="show datatrove's task logs"),
+) -> None:
+    """Run a curation recipe and commit its output as a `doc` version (drops counted by step and reason)."""
+    from curation.pipeline import run_recipe, summary
+    from curation.recipe import RecipeError
+
+    s = open_store(store)
+    t0 = time.time()
+    try:
+        with console.status(f"curating with {recipe} on {executor} ({tasks} tasks)…", spinner="dots"):
+            m = run_recipe(recipe, _inputs(inputs), name=name, store=s, executor=executor, tasks=tasks,
+                           workers=workers, against=against or None, quiet=not verbose,
+                           reader_options={"text_key": text_key} if text_key else None, partition=partition)
+    except (RecipeError, FileNotFoundError, ValueError) as e:
+        fail(str(e))
+    if m is None:
+        console.print(f"submitted to Slurm; the version appears when the commit job ends ({time.time() - t0:.1f}s)")
+        return
+    summ = summary(m)
+    if as_json:
+        print_json(summ)
+        return
+    _summary_table(summ, f"{m.ref}  ({m.rows} rows, {time.time() - t0:.1f}s)")
+    if not summ["balanced"]:
+        fail(f"{m.ref}: counts do not add up (inputs {m.inputs})")
+
+
+@curate.command("extract")
+def extract(
+    inputs: list[str] = InputOpt,
+    output: Path = typer.Option(..., "--output", "-o", help="JSONL: one {text, url, source, lang} per page"),
+    languages: str = typer.Option(None, "--languages", help="keep only these languages (e.g. en,zh)"),
+    text_key: str = typer.Option("text", "--text-key", help="text field of JSONL/Parquet/CSV inputs"),
+    store: str = StoreOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Extract main text (tables as markdown rows) from WARC/HTML/JSONL or catalog refs, with language ID."""
+    from curation.verbs import extract_to_jsonl
+
+    s = open_store(store, create=False) if any("@" in i for i in _inputs(inputs)) else None
+    try:
+        r = extract_to_jsonl(_inputs(inputs), output, store_root=str(s.root) if s else None,
+                             languages=languages.split(",") if languages else None, text_key=text_key)
+    except (FileNotFoundError, ValueError) as e:
+        fail(str(e))
+    if as_json:
+        print_json({k: v for k, v in r.items() if k != "quarantine"})
+        return
+    rows = [{"what": "in", "count": r["inputs"]}, {"what": "written", "count": r["written"]}]
+    rows += [{"what": f"dropped {k}", "count": v} for k, v in r["dropped"].items()]
+    rows += [{"what": f"quarantined {k}", "count": v} for k, v in r["quarantined"].items()]
+    print_table(rows, ["what", "count"], title=f"extract → {output}")
+
+
+@curate.command("dedup")
+def dedup(
+    inputs: list[str] = InputOpt,
+    output: Path = typer.Option(..., "--output", "-o", help="JSONL of the kept records (unchanged)"),
+    threshold: float = typer.Option(0.8, "--threshold", help="Jaccard similarity of near-duplicates"),
+    clusters: Path = typer.Option(None, "--clusters", help="JSONL: one {id, cluster, duplicate} per input record"),
+    text_key: str = typer.Option("text", "--text-key", help="text field (glob allowed, e.g. item_*)"),
+    no_near: bool = typer.Option(False, "--exact-only", help="exact duplicates only"),
+    normalize_numbers: bool = typer.Option(False, "--normalize-numbers", help="treat figures as equal"),
+    store: str = StoreOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Exact + MinHash dedup of JSONL files or doc/sft/rl versions (the text of sft/rl is their messages)."""
+    from curation.verbs import dedup_to_jsonl
+
+    items = _inputs(inputs)
+    s = open_store(store, create=False) if any(not Path(i).exists() for i in items) else None
+    try:
+        r = dedup_to_jsonl(items, output, clusters, threshold, store_root=str(s.root) if s else None,
+                           text_key=text_key, near=not no_near, normalize_numbers=normalize_numbers)
+    except (FileNotFoundError, ValueError) as e:
+        fail(str(e))
+    if as_json:
+        print_json({k: v for k, v in r.items() if k != "quarantine"})
+        return
+    rows = [{"what": "in", "count": r["inputs"]}, {"what": "kept", "count": r["kept"]}]
+    removed = r["removed"] if isinstance(r["removed"], dict) else {"duplicates": r["removed"]}
+    rows += [{"what": f"removed {k}", "count": v} for k, v in removed.items()]
+    rows += [{"what": f"quarantined {k}", "count": v} for k, v in r["quarantined"].items()]
+    print_table(rows, ["what", "count"], title=f"dedup (threshold {r['threshold']}) → {output}")

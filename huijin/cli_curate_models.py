@@ -1,0 +1,240 @@
+"""`huijin curate train-classifier | classify | decontaminate | mix`: wiring only; the work lives in
+curation.classify, curation.decontam and curation.mixture."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import typer
+
+from .apps import curate
+from .common import JsonOpt, StoreOpt, console, fail, open_store, print_json, print_table
+
+
+def _guard(fn):
+    """Known input problems become one clear line instead of a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*a, **k):
+        from catalogs import RefError, SchemaError
+        from catalogs.importer import ImportFailed
+        from curation.classify.records import InputError
+        from curation.decontam.loaders import BenchmarkFormatError
+        from curation.mixture.recipe import RecipeError
+
+        try:
+            return fn(*a, **k)
+        except (RefError, SchemaError, ImportFailed, InputError, BenchmarkFormatError, RecipeError,
+                FileNotFoundError, ValueError) as e:
+            fail(str(e).strip("'\""))
+
+    return wrapper
+
+
+def _pairs(values: list[str], opt: str, cast=str) -> dict:
+    out = {}
+    for v in values:
+        k, sep, val = v.partition("=")
+        if not sep or not k:
+            fail(f"{opt} {v!r}: expected KEY=VALUE")
+        try:
+            out[k] = cast(val)
+        except ValueError:
+            fail(f"{opt} {v!r}: {val!r} is not a valid value")
+    return out
+
+
+def _progress(it, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(it, desc=desc, unit=" rec", mininterval=0.5, leave=False)
+
+
+def _is_file(spec: str) -> bool:
+    from curation.classify.records import parse_source
+
+    return parse_source(spec).is_file
+
+
+@curate.command("train-classifier")
+@_guard
+def train_classifier_cmd(
+    name: str = typer.Option(..., "--name", help="classifier name (= score name and artifact name)"),
+    positive: list[str] = typer.Option(..., "--positive", help="catalog ref or JSONL/Parquet file, optionally "
+                                       "SRC#field=value (repeatable)"),
+    negative: list[str] = typer.Option(..., "--negative", help="same as --positive, for the negative class"),
+    test_split: float = typer.Option(0.1, "--test-split", help="held-out share, split by document group"),
+    out: Path = typer.Option(None, "--out", help="model folder (default ./classifiers/NAME)"),
+    text_field: str = typer.Option(None, "--text-field", help="text field of input files, if not 'text'"),
+    epoch: int = typer.Option(15, "--epoch"),
+    dim: int = typer.Option(32, "--dim"),
+    chunk_chars: int = typer.Option(1000, "--chunk-chars", help="training/eval unit size in characters"),
+    seed: int = typer.Option(0, "--seed"),
+    register: bool = typer.Option(True, "--register/--no-register", help="register the model as an artifact"),
+    store: str = StoreOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Train a fastText classifier, report held-out quality per language, register it as an artifact."""
+    from curation.classify import TrainConfig, train_classifier
+
+    cfg = TrainConfig(test_split=test_split, epoch=epoch, dim=dim, chunk_chars=chunk_chars, seed=seed)
+    s = open_store(store)
+    res = train_classifier(name, positive, negative, out or Path("classifiers") / name, cfg=cfg, store=s,
+                           register=register, text_field=text_field, log=lambda m: console.log(m))
+    if as_json:
+        print_json({"model": str(res.model_dir), "artifact": res.artifact_ref, "data": res.data_refs, **res.report})
+        return
+    rows = [{"lang": lang, **{k: r[k] for k in ("n", "positives", "precision", "recall", "f1", "roc_auc")},
+             "tp/fp/fn/tn": "/".join(str(r["confusion"][k]) for k in ("tp", "fp", "fn", "tn")),
+             "best_threshold": res.report["thresholds"].get(lang)}
+            for lang, r in [*res.report["per_language"].items(), ("all", res.report["overall"])]]
+    print_table(rows, title=f"{name}: held-out evaluation ({res.report['data']['test_examples']} chunks)")
+    console.print(f"model: {res.model_dir / 'model.ftz'} ({res.report['model_bytes']:,} bytes)  "
+                  f"artifact: {res.artifact_ref or '-'}  trained on: {', '.join(res.data_refs) or '-'}")
+
+
+@curate.command("classify")
+@_guard
+def classify_cmd(
+    model: str = typer.Option(..., "--model", help="model.ftz, its folder, or an artifact ref (fin-domain@1)"),
+    input_: str = typer.Option(..., "--input", help="JSONL/Parquet file or catalog ref (doc/sft/rl)"),
+    output: Path = typer.Option(None, "--output", help="output JSONL: every record with scores.{name} added"),
+    version: str = typer.Option(None, "--version", help="also/instead write a doc version of this name"),
+    name: str = typer.Option(None, "--name", help="score name (default: the classifier's name)"),
+    threshold: list[str] = typer.Option([], "--threshold", help="LANG=MIN: drop records below (repeatable)"),
+    default_threshold: float = typer.Option(None, "--default-threshold", help="threshold for other languages"),
+    store: str = StoreOpt,
+) -> None:
+    """Score records with a classifier (probability of the positive class)."""
+    from collections import Counter
+
+    from curation.classify.model import FastTextModel, resolve_model_path
+    from curation.classify.records import iter_source, write_jsonl
+    from curation.classify.step import score_records
+
+    if output is None and version is None:
+        fail("give --output OUT.jsonl and/or --version NAME")
+    s = None if _is_file(input_) and not version and Path(model).exists() else open_store(store)
+    clf = FastTextModel(resolve_model_path(model, s), name)
+    counts: Counter = Counter()
+    records = score_records(_progress(iter_source(input_, s), "classify"), clf,
+                            thresholds=_pairs(threshold, "--threshold", float), default_threshold=default_threshold,
+                            counts=counts)
+    rows = list(records)
+    if output:
+        write_jsonl(output, rows)
+    ref = None
+    if version:
+        ref = _write_version(s, version, "doc", input_, rows, {"op": "classify", "model": str(clf.path),
+                                                               "thresholds": threshold},
+                             {"below_threshold": counts["dropped_below_threshold"]}, counts["input"])
+    scores = [r["scores"][clf.name] for r in rows]
+    print_table([{"input": counts["input"], "kept": counts["kept"], "dropped": counts["dropped_below_threshold"],
+                  "mean score": sum(scores) / len(scores) if scores else None, "output": str(output or ""),
+                  "version": ref or ""}], title=f"classify with {clf.name}")
+
+
+@curate.command("decontaminate")
+@_guard
+def decontaminate_cmd(
+    benchmark: list[str] = typer.Option(..., "--benchmark", help="NAME=PATH (FinQA/ConvFinQA/TAT-QA JSON, MC "
+                                        "CSV/JSONL or folder, JSONL with text); repeatable"),
+    input_: str = typer.Option(..., "--input", help="JSONL/Parquet file or catalog ref (doc/sft/rl)"),
+    output: Path = typer.Option(None, "--output", help="output JSONL (kept records)"),
+    report: Path = typer.Option(..., "--report", help="report JSON: flagged records, matched items, counts"),
+    version: str = typer.Option(None, "--version", help="also/instead write a version (same kind as input)"),
+    mode: str = typer.Option("remove", "--mode", help="remove | flag (keep, add 'contamination')"),
+    n_en: int = typer.Option(8, "--n-en", help="word n-gram size for English"),
+    n_zh: int = typer.Option(12, "--n-zh", help="character n-gram size for Chinese"),
+    parts: str = typer.Option("question,context", "--parts", help="which item parts to index"),
+    store: str = StoreOpt,
+) -> None:
+    """Remove or flag records that contain benchmark test items."""
+    from curation.classify.records import iter_source, write_jsonl
+    from curation.decontam import DecontamReport, DecontConfig, build_index, decontaminate_records
+
+    if output is None and version is None:
+        fail("give --output OUT.jsonl and/or --version NAME")
+    cfg = DecontConfig(n_en=n_en, n_zh=n_zh, parts=tuple(p.strip() for p in parts.split(",") if p.strip()))
+    index = build_index(_pairs(benchmark, "--benchmark"), cfg)
+    s = None if _is_file(input_) and not version else open_store(store)
+    rep = DecontamReport(index, mode)
+    rows = list(decontaminate_records(_progress(iter_source(input_, s), "decontaminate"), index, mode, rep))
+    if output:
+        write_jsonl(output, rows)
+    ref = None
+    if version:
+        kind = s.resolve(input_).kind if not _is_file(input_) else "doc"
+        drops: dict[str, int] = {}
+        if mode == "remove":
+            for f in rep.flagged:
+                key = "contaminated:" + "+".join(f["benchmarks"])
+                drops[key] = drops.get(key, 0) + 1
+        ref = _write_version(s, version, kind, input_, rows, {"op": "decontaminate", "mode": mode,
+                                                              "benchmarks": benchmark, "config": rep.to_dict()["config"]},
+                             drops, rep.counts["input"])
+    doc = rep.to_dict()
+    doc["version"] = ref
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
+    print_table([{"benchmark": b, **v} for b, v in doc["benchmarks"].items()], title="benchmarks")
+    print_table([{**doc["counts"], "report": str(report), "version": ref or ""}], title=f"decontaminate ({mode})")
+
+
+def _write_version(s, name: str, kind: str, input_: str, rows: list[dict], recipe: dict, drops: dict[str, int],
+                   inputs: int) -> str:
+    """Write kept rows as a version; parents = the input version (file inputs are named in the recipe).
+    The manifest counts inputs = kept + dropped (per reason)."""
+    from catalogs import SCHEMAS
+
+    parents = [] if _is_file(input_) else [s.resolve(input_).ref]
+    cols = set(SCHEMAS[kind].names)
+    with s.writer(name, kind=kind, parents=parents, recipe={**recipe, "input": input_}) as w:
+        batch = []
+        for r in rows:
+            extra = {k: v for k, v in r.items() if k not in cols}
+            r = {k: v for k, v in r.items() if k in cols}
+            if extra:  # e.g. 'contamination' in flag mode: extras live in meta
+                meta = json.loads(r["meta"]) if isinstance(r.get("meta"), str) and r["meta"] else (r.get("meta") or {})
+                r["meta"] = {**meta, **extra}
+            batch.append(r)
+        w.write(batch, where=input_)
+        for reason, n in drops.items():
+            w.count_drop(reason, n)
+        w.add_inputs(inputs)
+    return w.manifest.ref
+
+
+@curate.command("mix")
+@_guard
+def mix_cmd(
+    recipe: Path = typer.Argument(..., help="mixture recipe YAML (see recipes/mixture/)"),
+    name: str = typer.Option(..., "--name", help="name of the mixture version"),
+    source: list[str] = typer.Option([], "--source", help="SOURCE=REF: override a source's ref (repeatable)"),
+    share: list[str] = typer.Option([], "--share", help="SOURCE=SHARE: override a share (repeatable)"),
+    total_tokens: int = typer.Option(None, "--total-tokens", help="token budget (default: the recipe's)"),
+    tokenizer: str = typer.Option(None, "--tokenizer", help="tokenizer.json / HF folder (default: recipe's or "
+                                  "estimate)"),
+    seed: int = typer.Option(None, "--seed"),
+    report: Path = typer.Option(None, "--report", help="also write the report JSON here"),
+    store: str = StoreOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Build a CPT mixture version: target token shares, epoch caps, deterministic shuffle."""
+    from curation.mixture import build_mixture, load_recipe
+
+    r = load_recipe(recipe, sources=_pairs(source, "--source"), shares=_pairs(share, "--share", float),
+                    total_tokens=total_tokens, tokenizer=tokenizer, seed=seed)
+    s = open_store(store)
+    m, rep = build_mixture(s, r, name, progress=lambda msg: console.log(msg), recipe_path=str(recipe))
+    if report:
+        report.write_text(json.dumps(rep, ensure_ascii=False, indent=1), encoding="utf-8")
+    if as_json:
+        print_json({"version": m.ref, **rep})
+        return
+    cols = ["source", "ref", "docs", "available_tokens", "target_share", "achieved_share", "target_tokens",
+            "achieved_tokens", "epochs", "max_epochs", "capped"]
+    print_table(rep["sources"], cols, title=f"{m.ref}: {rep['documents']:,} docs, {rep['achieved_tokens']:,} tokens "
+                f"({rep['token_count']})")

@@ -1,0 +1,95 @@
+"""`huijin train tokenize` and `huijin train run`: wiring only (the work lives in training/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .apps import train
+from .common import JsonOpt, StoreOpt, fail, open_store, print_json, print_table
+
+
+@train.command("tokenize")
+def tokenize(
+    ref: str = typer.Argument(..., help="doc version to tokenize (name@N)"),
+    tokenizer: Path = typer.Option(..., "--tokenizer", help="tokenizer folder (HF format)"),
+    name: str | None = typer.Option(None, "--name", help="tokens dataset name (default <doc>.tok-<sha8>)"),
+    workers: int = typer.Option(1, "--workers", help="worker processes (one input shard each)"),
+    store: str | None = StoreOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Turn a doc version into a tokens version (uint32 token files + offsets); resumable, reuses identical work."""
+    from training.tokenize import TokenizeError, tokenize_version
+
+    s = open_store(store)
+    try:
+        m = tokenize_version(s, ref, str(tokenizer), name=name, workers=workers, progress=not as_json)
+    except (TokenizeError, ValueError, FileNotFoundError) as e:
+        fail(str(e))
+    row = {"version": m.ref, "parent": ref, "docs": m.rows, "tokens": m.tokens, "shards": len(m.shards),
+           "tokenizer_sha256": m.recipe["tokenizer_sha256"][:16], "hash": m.hash}
+    print_json(row) if as_json else print_table([row], title="tokens version")
+
+
+def _parse_sets(sets: list[str]) -> dict:
+    import yaml
+
+    out: dict = {}
+    for item in sets:
+        key, sep, val = item.partition("=")
+        if not sep:
+            fail(f"--set {item!r}: expected KEY=VALUE or STAGE.KEY=VALUE")
+        target = out
+        *parents, leaf = key.split(".")
+        for p in parents:
+            target = target.setdefault(p, {})
+        target[leaf] = yaml.safe_load(val)
+    return out
+
+
+@train.command("run")
+def run(
+    snapshot: str = typer.Option(..., "--snapshot", help="snapshot to train from"),
+    stages: str = typer.Option("cpt,sft", "--stages", help="comma-separated stages, in order"),
+    model: str = typer.Option("tiny", "--model", help="HF model folder, or 'tiny' (random-init small Llama)"),
+    output: Path = typer.Option(..., "--output", help="folder for checkpoints, metrics and exported models"),
+    deepspeed: Path | None = typer.Option(None, "--deepspeed", help="DeepSpeed JSON (default recipes/deepspeed/zero<N>.json)"),
+    config: Path | None = typer.Option(None, "--config", help="YAML/JSON overrides: common keys and per-stage dicts"),
+    sets: list[str] = typer.Option([], "--set", help="override one key, e.g. --set max_steps=20 --set sft.lr=1e-5"),
+    gpus: int | None = typer.Option(None, "--gpus", help="GPUs per node: runs through the deepspeed launcher"),
+    nodes: int | None = typer.Option(None, "--nodes", help="number of nodes (deepspeed launcher)"),
+    hostfile: Path | None = typer.Option(None, "--hostfile", help="deepspeed hostfile"),
+    store: str | None = StoreOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Train stages in order from a snapshot; each stage is a run record, its exported model the next one's input."""
+    import yaml
+
+    from training.launch import model_lineage, run_stages
+
+    overrides: dict = {}
+    if config:
+        if not config.exists():
+            fail(f"--config {config} does not exist")
+        overrides = yaml.safe_load(config.read_text()) or {}
+    for k, v in _parse_sets(sets).items():
+        overrides[k] = {**overrides.get(k, {}), **v} if isinstance(v, dict) and isinstance(overrides.get(k), dict) else v
+    s = open_store(store, create=False)
+    names = [x.strip() for x in stages.split(",") if x.strip()]
+    try:
+        recs = run_stages(s, snapshot, names, model=model, output=output, config=overrides,
+                          deepspeed_config=str(deepspeed) if deepspeed else None, gpus=gpus, nodes=nodes,
+                          hostfile=str(hostfile) if hostfile else None)
+    except (KeyError, ValueError, FileNotFoundError) as e:
+        fail(str(e).strip("'\""))
+    if as_json:
+        print_json(recs)
+        return
+    rows = [{"run": r["run_id"], "stage": r["stage"], "status": r["status"], "steps": r["metrics"].get("steps"),
+             "loss": r["metrics"].get("final_loss"), "val_loss": r["metrics"].get("val_loss"),
+             "padding": r["metrics"].get("padding_ratio"), "output_model": r["output_model"]} for r in recs]
+    print_table(rows, title=f"runs from snapshot {snapshot}")
+    lineage = [{"stage": r["stage"], "run": r["run_id"], "data": ", ".join(r["data"])}
+               for r in model_lineage(s, recs[-1]["output_model"])]
+    print_table(lineage, title=f"data that trained {recs[-1]['output_model']}")

@@ -1,0 +1,26 @@
+"""Agentic environments: read-only SQL over financial tables, a safe calculator, document search.
+
+    from synthesis.envs import ToolEnv, rollout
+    env = ToolEnv.from_record(rl_record)          # config from the record's `env` column
+    messages = env.reset(rl_record)               # prompt messages
+    tool_msg = env.step({"id": "c1", "name": "sql_query", "arguments": '{"sql": "SELECT ..."}'})
+    env.reward(trajectory)                        # tool_env reward, replayed → synthesis.rewards.Result
+
+Importing this package registers the ``tool_env`` scorer in ``synthesis.rewards.score`` (so ``score(spec,
+messages)`` works on agentic tasks). Tool outputs are messages with role ``tool``: mask them in training.
+"""
+
+from synthesis.rewards import register_scorer
+
+from .base import TOOL_NAMES, ToolArgumentError, ToolEnv
+from .calculator import CalcError, evaluate
+from .reward import score_tool_env, terms, tool_env_spec
+from .rollout import Episode, rollout
+from .search import BM25Index, passages
+from .sql import SqlRefused, build_database, check_sql, run_query
+
+register_scorer("tool_env", score_tool_env)
+
+__all__ = ["TOOL_NAMES", "BM25Index", "CalcError", "Episode", "SqlRefused", "ToolArgumentError", "ToolEnv",
+           "build_database", "check_sql", "evaluate", "passages", "rollout", "run_query", "score_tool_env",
+           "terms", "tool_env_spec"]

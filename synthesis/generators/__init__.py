@@ -1,0 +1,15 @@
+"""Synthesis generators: recipes in ``recipes/synthesis/`` → ``sft`` / ``rl`` catalog versions.
+
+    from synthesis.generators import run_recipe, run
+    m = run_recipe("programmatic_tables", store, name="demo-rl")            # FinQA-format tables, no teacher
+    report = run("grounded_sft", store, endpoint="vllm-local", limit=100)   # counts, coverage, accounting
+
+Generators (``GENERATORS``): programmatic table tasks and worked solutions, agentic tool-use tasks,
+document-grounded SFT, seeded evolution with leaf balancing, advisory dialogues, rejection-sampled reasoning
+traces, LLM-authored RL tasks, agentic SFT trajectories, judge filtering and teacher annotation of documents.
+"""
+
+from .context import RecipeError, RunContext
+from .runner import GENERATORS, RunReport, load_recipe, run, run_recipe
+
+__all__ = ["GENERATORS", "RecipeError", "RunContext", "RunReport", "load_recipe", "run", "run_recipe"]

@@ -1,0 +1,173 @@
+"""Programmatic RL tasks and worked-solution SFT from table+text records. No teacher; deterministic for a seed.
+
+For every context of the input files (FinQA, TAT-QA, ConvFinQA layouts, or any FinQA-format file such as the
+demo's ``tables_train.json``): (a) import the source's own questions with reward specs, (b) generate new
+questions by program from the table's rows and columns, the answer computed by the safe interpreter, and
+(c) render a step-by-step solution from each program, kept only if the verifier scores it 1 on its own spec.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+from synthesis.rewards import score
+from synthesis.rewards.program import ProgramError, run_finqa
+
+from .context import RunContext
+from .imports import ImportedTask, ImportRejected, import_question
+from .programs import TEMPLATES, Candidate
+from .records import assistant, provenance, rl_record, sft_record, system, user
+from .solutions import solution_for
+from .specs import answer_instruction, numeric_spec, percent_spec
+from .tables import ContextError, TableContext, iter_contexts, numeric_grid, table_markdown
+
+GENERATOR = "programmatic_tables"
+SYSTEM_EN = ("You are a financial analyst. Answer the question from the report excerpt and its table. "
+             "Reason step by step, then give the final answer in \\boxed{}.")
+SYSTEM_ZH = "你是一名金融分析师。请根据报告节选和表格回答问题，逐步推理，并把最终答案写在 \\boxed{} 中。"
+MAX_TEXT_CHARS = 2500
+MAX_ABS_ANSWER = 1e13
+
+
+def context_block(ctx: TableContext) -> str:
+    text = ctx.text.strip()
+    if len(text) > MAX_TEXT_CHARS:
+        text = text[:MAX_TEXT_CHARS].rsplit(" ", 1)[0] + " …"
+    return f"Report excerpt:\n{text}\n\nTable:\n{table_markdown(ctx.table)}"
+
+
+def build_prompt(ctx: TableContext, question: str, spec: dict[str, Any], lang: str,
+                 history: list[tuple[str, str]] | None = None) -> list[dict[str, Any]]:
+    """System + user messages; ConvFinQA's earlier turns become user/assistant pairs before the question."""
+    msgs = [system(SYSTEM_ZH if lang == "zh" else SYSTEM_EN)]
+    block = context_block(ctx)
+    turns = list(history or [])
+    if turns:
+        q0, a0 = turns[0]
+        msgs.append(user(f"{block}\n\nQuestion: {q0}"))
+        msgs.append(assistant(str(a0)))
+        for q, a in turns[1:]:
+            msgs += [user(q), assistant(str(a))]
+        msgs.append(user(f"{question}\n{answer_instruction(spec, lang)}"))
+    else:
+        label = "问题" if lang == "zh" else "Question"
+        msgs.append(user(f"{block}\n\n{label}: {question}\n{answer_instruction(spec, lang)}"))
+    return msgs
+
+
+def candidate_spec(c: Candidate, value: float, scale: str | None) -> dict[str, Any]:
+    if c.unit == "percent":
+        return percent_spec(value)
+    if c.unit == "points":
+        return numeric_spec(value, "percent")
+    return numeric_spec(value, None, scale)
+
+
+def generate(run: RunContext) -> None:
+    cfg = run.recipe
+    rng = random.Random(int(cfg.get("seed", run.seed)))
+    gen_cfg = cfg.get("generate") or {}
+    per_table = int(gen_cfg.get("per_table", 4))
+    templates = list(gen_cfg.get("templates") or TEMPLATES)
+    zh_fraction = float(gen_cfg.get("zh_fraction", 0.0))
+    do_import = bool(cfg.get("import_questions", True))
+    do_solutions = bool(cfg.get("solutions", True))
+    rl = run.outputs.open("rl", run.output_name("rl"), "rl")
+    sft = run.outputs.open("sft", run.output_name("sft"), "sft") if do_solutions else None
+    origins: dict[str, int] = {}
+    for path in run.input_paths():
+        for i, rec, ctx in iter_contexts(path):
+            if run.limit_reached(rl.kept):
+                break
+            if isinstance(ctx, ContextError):
+                rl.consider()
+                rl.quarantine(str(ctx), file=str(path), offset=i, record=rec)
+                continue
+            tasks = list(_imported(ctx, rl, run)) if do_import else []
+            tasks += list(_generated(ctx, rl, rng, per_table, templates, zh_fraction, run))
+            for task in tasks:
+                if run.limit_reached(rl.kept):
+                    break
+                if not rl.keep(task["rl"]):
+                    continue
+                origins[task["origin"]] = origins.get(task["origin"], 0) + 1
+                run.progress(1)
+                if sft is not None:
+                    _solution(task, sft, run)
+    run.outputs.set_extra(origins=origins)
+
+
+def _imported(ctx: TableContext, rl, run: RunContext):
+    for turn, q in enumerate(ctx.questions):
+        rl.consider()
+        try:
+            t: ImportedTask = import_question(ctx, q, turn)
+        except ImportRejected as e:
+            if e.quarantine:
+                rl.quarantine(f"{e.reason}: {e}", file=ctx.file, offset=ctx.offset, record={"qid": q.qid})
+            else:
+                rl.drop(e.reason)
+            continue
+        prompt = build_prompt(ctx, t.question, t.spec, "en", t.history)
+        meta = {"dataset": ctx.dataset, "context_id": ctx.cid, "qid": t.qid, "origin": "imported",
+                "answer_type": t.answer_type, "program": t.program, "dsl": t.dsl, "file": ctx.file}
+        src = provenance(GENERATOR, run.recipe_name, request_hash=None)
+        rec = rl_record(prompt, t.spec, run.leaf("conversational" if t.history else t.leaf_key), "en", src, meta)
+        yield {"rl": rec, "prompt": prompt, "spec": t.spec, "program": t.program, "dsl": t.dsl, "facts": [],
+               "table": ctx.program_table or ctx.table, "lang": "en", "origin": f"imported:{ctx.dataset}",
+               "leaf": rec["taxonomy"], "meta": meta}
+
+
+def _generated(ctx: TableContext, rl, rng: random.Random, per_table: int, templates: list[str],
+               zh_fraction: float, run: RunContext):
+    grid = numeric_grid(ctx.table, ctx.text)
+    if not grid.rows:
+        return
+    seen: set[str] = set()
+    made = attempts = 0
+    while made < per_table and attempts < per_table * 6:
+        attempts += 1
+        lang = "zh" if rng.random() < zh_fraction else "en"
+        c = TEMPLATES[rng.choice(templates)](rng, grid, lang)
+        if c is None:
+            continue  # the template does not apply to this table (no years, no revenue row, …): not an input
+        rl.consider()
+        if c.key in seen:
+            rl.drop("duplicate_question")
+            continue
+        seen.add(c.key)
+        try:
+            value = run_finqa(c.program)
+        except ProgramError:
+            rl.drop("program_error")
+            continue
+        if isinstance(value, str) or not math.isfinite(value) or abs(value) > MAX_ABS_ANSWER:
+            rl.drop("answer_out_of_range")
+            continue
+        spec = candidate_spec(c, value, grid.scale)
+        prompt = build_prompt(ctx, c.question, spec, lang)
+        meta = {"dataset": ctx.dataset, "context_id": ctx.cid, "origin": "generated", "template": c.template,
+                "program": c.program, "dsl": "finqa", "file": ctx.file, "facts": c.facts}
+        src = provenance(GENERATOR, run.recipe_name, request_hash=None)
+        rec = rl_record(prompt, spec, run.leaf(c.leaf_key), lang, src, meta)
+        made += 1
+        yield {"rl": rec, "prompt": prompt, "spec": spec, "program": c.program, "dsl": "finqa", "facts": c.facts,
+               "table": None, "lang": lang, "origin": f"generated:{c.template}", "leaf": rec["taxonomy"],
+               "meta": meta}
+
+
+def _solution(task: dict[str, Any], sft, run: RunContext) -> None:
+    sft.consider()
+    text = solution_for(task["program"], task["dsl"], task["spec"], task["facts"], task["table"], task["lang"])
+    if text is None:
+        sft.drop("no_program")
+        return
+    res = score(task["spec"], text)
+    if res.score != 1.0:
+        sft.drop("solution_fails_verifier")
+        return
+    meta = dict(task["meta"], rl_id=task["rl"]["id"], verifier=res.reason)
+    src = provenance(GENERATOR, run.recipe_name)
+    sft.keep(sft_record(task["prompt"] + [assistant(text)], task["leaf"], task["lang"], src, meta))

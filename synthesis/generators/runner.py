@@ -1,0 +1,175 @@
+"""Run a synthesis recipe: load the YAML, pick its generator, write its output versions, report what happened.
+
+    from synthesis.generators import run_recipe
+    m = run_recipe("programmatic_tables", store, name="demo-rl", limit=200)      # no teacher needed
+    m = run_recipe("recipes/synthesis/grounded_sft.yaml", store, endpoint="vllm-local")
+
+A recipe is a YAML mapping with ``generator`` (a key of ``GENERATORS``), ``outputs`` (output key → version
+name), and the generator's own settings. ``endpoint`` may be a name in ``recipes/teachers.yaml``, an
+``Endpoint`` or a ready ``TeacherClient``; recipes that need no teacher ignore it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from .context import REPO, RecipeError, RunContext, primary_output
+from .records import Outputs
+
+if TYPE_CHECKING:
+    from catalogs import Manifest, Store
+
+RECIPES_DIR = REPO / "recipes" / "synthesis"
+
+
+# generator name → module of this package; modules are imported only when their recipe runs, so that
+# `huijin --help` and the programmatic recipes never import the teacher stack
+GENERATORS = {
+    "programmatic_tables": "programmatic", "agentic_tasks": "agentic_tasks", "grounded_sft": "grounded",
+    "evolution": "evolution", "advisory_dialogues": "dialogues", "rejection_sampling": "rejection",
+    "authored_rl": "authored", "agentic_sft": "agentic_sft", "judge_filter": "judge_filter",
+    "annotate": "annotate_docs",
+}
+
+
+TEACHER_FREE = {"programmatic_tables", "agentic_tasks"}  # recipes that run with no endpoint
+
+
+@dataclass
+class RunReport:
+    recipe: str
+    generator: str
+    manifests: dict[str, Manifest]
+    outputs: dict[str, dict[str, Any]]
+    coverage: dict[str, dict[str, int]]
+    teacher: dict[str, Any] | None = None
+    seconds: float = 0.0
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def primary(self) -> Manifest:
+        return self.manifests[self._primary_key]
+
+    _primary_key: str = "out"
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One summary row per output: version, inputs, kept, dropped, quarantined, acceptance rate."""
+        out = []
+        for k, s in self.outputs.items():
+            m = self.manifests.get(k)
+            dropped = sum(s["dropped"].values())
+            out.append({"output": k, "version": m.ref if m else None, "inputs": s["inputs"], "kept": s["kept"],
+                        "dropped": dropped, "quarantined": s["quarantined"],
+                        "acceptance": round(s["kept"] / s["inputs"], 4) if s["inputs"] else None,
+                        "drop_reasons": s["dropped"]})
+        return out
+
+
+def load_recipe(recipe: str | Path | dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """A recipe dict, a YAML path, or the name of a file in ``recipes/synthesis/`` → (recipe, name)."""
+    if isinstance(recipe, dict):
+        data = dict(recipe)
+        return data, str(data.get("name") or data.get("generator") or "recipe")
+    p = Path(recipe)
+    if not p.is_file():
+        cand = RECIPES_DIR / (p.name if p.suffix in (".yaml", ".yml") else f"{p.name}.yaml")
+        if not cand.is_file():
+            known = sorted(x.stem for x in RECIPES_DIR.glob("*.yaml"))
+            raise RecipeError(f"no recipe {str(recipe)!r} (not a file, not one of {known})")
+        p = cand
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise RecipeError(f"{p}: not valid YAML ({e})") from None
+    if not isinstance(data, dict):
+        raise RecipeError(f"{p}: a recipe is a YAML mapping")
+    return data, str(data.get("name") or p.stem)
+
+
+def teacher_factory(endpoint: Any, store: Store, recipe: dict[str, Any], teachers_file: str | Path | None = None,
+                    regenerate: tuple[str, ...] = ()):
+    if endpoint is None:
+        return None
+
+    def make():
+        from synthesis.teachers import Endpoint, TeacherClient, get_endpoint
+
+        if isinstance(endpoint, TeacherClient):
+            return endpoint
+        ep = endpoint if isinstance(endpoint, Endpoint) else get_endpoint(str(endpoint), teachers_file)
+        cache = recipe.get("cache") or Path(store.root) / "cache" / "teacher.sqlite"
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        return TeacherClient(ep, cache=cache, regenerate=regenerate)
+
+    return make
+
+
+def run(recipe: str | Path | dict[str, Any], store: Store, name: str | None = None, limit: int | None = None,
+        endpoint: Any = None, seed: int | None = None, teachers_file: str | Path | None = None,
+        progress: bool = False, overrides: dict[str, Any] | None = None,
+        regenerate: tuple[str, ...] = ()) -> RunReport:
+    """Run a recipe and return the report (manifests of every output, counts, coverage, teacher accounting)."""
+    data, rname = load_recipe(recipe)
+    data.update(overrides or {})
+    gen_name = data.get("generator")
+    if gen_name not in GENERATORS:
+        raise RecipeError(f"recipe {rname!r}: unknown generator {gen_name!r}; one of {sorted(GENERATORS)}")
+    module = importlib.import_module(f"{__package__}.{GENERATORS[gen_name]}")
+    t0 = time.time()
+    parents = list(data.get("parents") or [])
+    for key in ("input", "tasks", "judge_input"):
+        if data.get(key):
+            parents.append(store.resolve(str(data[key])).ref)
+    factory = teacher_factory(endpoint, store, data, teachers_file, regenerate)
+    extra = {"synthesis": {"recipe": rname, "generator": gen_name, "seed": seed if seed is not None
+                           else data.get("seed", 0), "limit": limit}}
+    with _progress(progress, rname) as tick, Outputs(store, {**data, "name": rname}, parents, extra) as outs:
+        ctx = RunContext(store, data, rname, outs, name=name, limit=limit,
+                         seed=int(seed if seed is not None else data.get("seed", 0)), teacher_factory=factory,
+                         progress=tick)
+        module.generate(ctx)
+        teacher = ctx._teacher.accounting.to_dict() if ctx._teacher is not None else None
+        summaries = {k: outs[k].summary() for k in outs.keys()}
+        coverage = {k: dict(outs._writers[k].stats.get("taxonomy", {})) for k in outs.keys()}
+        for k in outs.keys():
+            outs.set_extra(k, counts=summaries[k], coverage=coverage[k], stats=ctx.stats,
+                           **({"teacher": teacher} if teacher else {}))
+    report = RunReport(rname, gen_name, outs.manifests, summaries, coverage, teacher, time.time() - t0, ctx.stats)
+    report._primary_key = primary_output(data) if primary_output(data) in outs.manifests else next(
+        iter(outs.manifests))
+    return report
+
+
+def run_recipe(recipe: str | Path | dict[str, Any], store: Store, name: str | None = None,
+               limit: int | None = None, endpoint: Any = None, **kw: Any) -> Manifest:
+    """Run a recipe; returns the manifest of its primary output (``run`` gives the full report)."""
+    return run(recipe, store, name=name, limit=limit, endpoint=endpoint, **kw).primary
+
+
+class _progress:
+    """A rich progress line (rows kept, rate) when asked for; a no-op callable otherwise."""
+
+    def __init__(self, enabled: bool, title: str) -> None:
+        self.enabled, self.title = enabled, title
+        self._p = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda n=1: None
+        from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self._p = Progress(SpinnerColumn(), TextColumn("{task.description}"), MofNCompleteColumn(),
+                           TimeElapsedColumn(), transient=False)
+        self._p.__enter__()
+        task = self._p.add_task(self.title, total=None)
+        return lambda n=1: self._p.advance(task, n)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._p is not None:
+            self._p.__exit__(*exc)

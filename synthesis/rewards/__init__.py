@@ -1,0 +1,24 @@
+"""The verifier library: one code path for filtering synthesized data and computing RL rewards.
+
+    from synthesis.rewards import score
+    score({"spec_version": 1, "type": "numeric", "answer": "12.5", "unit": "percent"}, "... \\boxed{12.5\\%}")
+    # Result(score=1.0, pred=12.5, gold='12.5', reason='match (percent→percent) [boxed]')
+
+Types: numeric (unit-aware), choice, exact, set (F1), program (FinQA DSL / PoT arithmetic, safe interpreter),
+tool_env and judge (registered by later work through ``register_scorer``; ``None`` until then).
+"""
+
+from .export import export_rl, trl_reward, verl_compute_score
+from .extract import extract_answer, last_boxed
+from .numbers import Quantity, find_quantities, parse_quantity
+from .numeric import GoldError, compare_numeric
+from .program import ProgramError, run_finqa, run_program, run_python_arith
+from .score import TYPES, Result, SpecError, load_spec, register_scorer, score, score_batch
+from .verify import verify_convfinqa, verify_finqa
+
+__all__ = [
+    "TYPES", "GoldError", "ProgramError", "Quantity", "Result", "SpecError", "compare_numeric", "export_rl",
+    "extract_answer", "find_quantities", "last_boxed", "load_spec", "parse_quantity", "register_scorer",
+    "run_finqa", "run_program", "run_python_arith", "score", "score_batch", "trl_reward", "verify_convfinqa",
+    "verify_finqa", "verl_compute_score",
+]

@@ -1,0 +1,92 @@
+"""Answer extraction from a completion: last ``\\boxed{}``, ``<answer>…</answer>``, or an ``Answer:`` line.
+
+Order of preference: the last ``\\boxed{...}`` (brace-matched, so ``\\boxed{\\frac{1}{2}}`` works), then the last
+``<answer>`` block, then the last line starting with ``Answer:`` / ``Final answer:`` / ``答案：``. No marker → no
+answer (the completion scores 0: guessing "the last number in the text" rewards rambling).
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_COMPLETION = 200_000  # characters looked at; longer completions are cut (tail kept: answers come last)
+_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
+_ANSWER_LINE = re.compile(r"^[ \t*#>_-]*(?:the\s+)?(?:final\s+)?(?:answer|答案|最终答案)[ \t*]*[:：](.+)$",
+                          re.IGNORECASE | re.MULTILINE)
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{...}`` with balanced braces; None when absent or unbalanced."""
+    starts = [m.end() for m in _BOXED.finditer(text)]
+    for start in reversed(starts):
+        depth, i = 1, start
+        while i < len(text):
+            c = text[i]
+            if c == "\\" and i + 1 < len(text) and text[i + 1] in "{}":
+                i += 2  # escaped brace \{ \}
+                continue
+            if c == "{":
+                depth += 1
+            elif c == "}":
+                depth -= 1
+                if depth == 0:
+                    return text[start:i].strip()
+            i += 1
+    return None
+
+
+def extract_answer(completion: str | list | dict | None) -> tuple[str | None, str]:
+    """``(answer_text, method)``; method is ``boxed``, ``answer_tag``, ``answer_line`` or ``none``.
+
+    A chat completion given as messages uses the last assistant message's content."""
+    text = _completion_text(completion)
+    if not text:
+        return None, "none"
+    if len(text) > MAX_COMPLETION:
+        text = text[-MAX_COMPLETION:]
+    boxed = last_boxed(text)
+    if boxed is not None:
+        return _unwrap_latex(boxed), "boxed"
+    tags = _ANSWER_TAG.findall(text)
+    if tags:
+        inner = tags[-1].strip()
+        inner_boxed = last_boxed(inner)
+        return (_unwrap_latex(inner_boxed) if inner_boxed is not None else inner), "answer_tag"
+    lines = _ANSWER_LINE.findall(text)
+    if lines:
+        ans = lines[-1].strip(" \t*")
+        return (ans or None), ("answer_line" if ans else "none")
+    return None, "none"
+
+
+def _completion_text(completion: str | list | dict | None) -> str:
+    if completion is None:
+        return ""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, dict):
+        return str(completion.get("content") or "")
+    for m in reversed(completion):  # list of messages (TRL conversational completions)
+        if isinstance(m, dict) and m.get("role", "assistant") == "assistant" and m.get("content"):
+            return str(m["content"])
+    return ""
+
+
+_TEXT_CMD = re.compile(r"\\(?:text|textbf|mathrm|mbox|operatorname)\s*\{([^{}]*)\}")
+
+
+def _unwrap_latex(s: str) -> str:
+    """Strip the LaTeX that wraps plain answers: \\text{...}, \\%, \\$, thin spaces, ``\\!``."""
+    s = _TEXT_CMD.sub(r"\1", s)
+    for a, b in (("\\%", "%"), ("\\$", "$"), ("\\,", ""), ("\\!", ""), ("\\ ", " "), ("{,}", ",")):
+        s = s.replace(a, b)
+    frac = re.fullmatch(r"\s*(-?)\\d?frac\{(-?[\d.]+)\}\{(-?[\d.]+)\}\s*", s)
+    if frac:
+        try:
+            num, den = float(frac.group(2)), float(frac.group(3))
+            if den:
+                return repr((-1 if frac.group(1) else 1) * num / den)
+        except ValueError:
+            pass
+    return s.strip()

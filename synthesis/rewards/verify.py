@@ -1,0 +1,79 @@
+"""Check benchmark programs with the safe interpreter: does each gold program reproduce its gold answer?
+
+``verify_finqa(records)`` runs ``qa.program`` (FinQA DSL, with the record's table) against ``qa.exe_ans``;
+``verify_convfinqa(records)`` runs the last of ``programs`` (PoT arithmetic) against ``answer``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .program import ProgramError, Value, run_finqa, run_python_arith
+
+
+def agrees(value: Value, gold: Any, ndigits: int = 5) -> bool:
+    """FinQA's convention: answers are stored rounded to 5 decimals; yes/no compare as text."""
+    if isinstance(gold, str) or isinstance(value, str):
+        return str(value).strip().lower() == str(gold).strip().lower()
+    if gold is None or not math.isfinite(float(gold)):
+        return False
+    return math.isclose(round(value, ndigits), float(gold), rel_tol=1e-5, abs_tol=10.0**-ndigits)
+
+
+def load_records(path: str | Path) -> list[dict[str, Any]]:
+    """A JSON array (FinQA/ConvFinQA releases) or JSON Lines file of records."""
+    p = Path(path)
+    text = p.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            data = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{p}: neither a JSON array nor JSON Lines ({e.msg} at line {e.lineno})") from None
+    if not isinstance(data, list):
+        raise ValueError(f"{p}: expected a list of records")
+    return data
+
+
+def _check(records: Iterable[dict[str, Any]], run) -> dict[str, Any]:
+    total, agree, disagree, errors = 0, 0, [], {}
+    for i, rec in enumerate(records):
+        total += 1
+        rid = str(rec.get("id", i)) if isinstance(rec, dict) else str(i)
+        try:
+            value, gold = run(rec)
+        except (ProgramError, KeyError, TypeError, IndexError) as e:
+            disagree.append(rid)
+            errors[rid] = f"{type(e).__name__}: {e}"
+            continue
+        if agrees(value, gold):
+            agree += 1
+        else:
+            disagree.append(rid)
+            errors[rid] = f"program gives {value!r}, gold is {gold!r}"
+    return {"total": total, "agree": agree, "disagree": disagree, "reasons": errors,
+            "agreement": round(agree / total, 5) if total else None}
+
+
+def verify_finqa(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    return _check(records, lambda r: (run_finqa(r["qa"]["program"], r.get("table")), r["qa"]["exe_ans"]))
+
+
+def verify_convfinqa(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """PoT layout: every turn's program must run; the last one must reproduce ``answer``."""
+
+    def run(r: dict[str, Any]):
+        progs = r["programs"]
+        for k, p in enumerate(progs[:-1]):
+            try:
+                run_python_arith(p)
+            except ProgramError as e:
+                raise ProgramError(f"turn {k}: {e}") from None
+        return run_python_arith(progs[-1]), r["answer"]
+
+    return _check(records, run)

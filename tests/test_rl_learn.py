@@ -1,0 +1,31 @@
+"""A tiny random-init model learns the toy verifiable task with GRPO on CPU: mean reward rises clearly.
+
+If the policy-gradient sign were flipped (or advantages mis-assigned to samples) the reward would fall towards 0
+instead and this test fails."""
+
+from __future__ import annotations
+
+import torch
+
+from training.rl.step import RLConfig, grpo_step, torch_updater
+from training.rl.toy import build_toy_model, toy_records
+
+
+def test_toy_task_reward_rises(tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = build_toy_model(tmp_path / "toy", seed=0)
+    tok = AutoTokenizer.from_pretrained(str(path))
+    model = AutoModelForCausalLM.from_pretrained(str(path))
+    torch.manual_seed(0)
+    records = toy_records(320, seed=1)
+    rc = RLConfig(group_size=8, prompts_per_step=8, max_new_tokens=1, update_micro_batch=32)
+    up = torch_updater(model, torch.optim.AdamW(model.parameters(), lr=3e-3))
+    rewards = []
+    for step in range(40):
+        res = grpo_step(model, tok, records[step * 8:(step + 1) * 8], rc, up)
+        rewards.append(res.metrics["reward_mean"])
+        assert res.metrics["t_generate"] > 0 and res.metrics["rollout_tokens"] == 64
+    first, last = sum(rewards[:5]) / 5, sum(rewards[-5:]) / 5
+    assert first < 0.25, rewards  # a random policy over ~20 tokens rarely copies the letter
+    assert last > 0.6 and last > first + 0.4, rewards

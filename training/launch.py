@@ -1,0 +1,236 @@
+"""Stages chained from a snapshot: plan → train (in process, or under the DeepSpeed launcher) → export →
+the next stage's input. Every stage is a run record in the catalog (snapshot, stage, input/output model,
+config with its plan hash, metrics, checkpoints, status)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from catalogs import Store, content_hash
+
+from .stages import StageContext, get_stage, stage_config
+
+RESULT = "result.json"
+
+
+def prepare_tiny(store: Store, snapshot: dict[str, Any], output: Path, cfg: dict[str, Any]) -> tuple[str, str]:
+    """Tokenizer (the snapshot's pinned one, or BPE trained on its CPT text) + a random-init tiny Llama."""
+    from .tiny import build_tiny_model, train_tokenizer
+
+    tok_dir = output / "tokenizer"
+    if snapshot.get("tokenizer"):
+        tok_src = snapshot["tokenizer"]["path"]
+    elif not (tok_dir / "tokenizer.json").exists():
+        texts = _cpt_texts(store, snapshot)
+        train_tokenizer(texts, tok_dir, vocab_size=int(cfg.get("tokenizer_vocab", 2048)))
+        tok_src = str(tok_dir)
+    else:
+        tok_src = str(tok_dir)
+    base = output / "base"
+    if not (base / "config.json").exists():
+        build_tiny_model(tok_src, base, seed=int(cfg.get("seed", 0)))
+    return str(base), tok_src
+
+
+def _cpt_texts(store: Store, snapshot: dict[str, Any]):
+    refs = [f"{e['dataset']}@{e['version']}" for e in snapshot["stages"].get("cpt", [])]
+    docs = [r for r in refs if store.resolve(r).kind == "doc"]
+    if not docs:
+        raise ValueError(f"snapshot '{snapshot['name']}': --model tiny trains its tokenizer on the CPT stage's doc "
+                         "versions, but there are none (pin a tokenizer in the snapshot instead)")
+
+    def gen():
+        for r in docs:
+            for rec in store.iter_records(r, columns=["text"]):
+                if rec["text"]:
+                    yield rec["text"]
+    return gen()
+
+
+def tokenizer_only(model_dir: str, dest: Path) -> str:
+    """A folder holding just the model's tokenizer (its sha256 then identifies the tokenizer, not the weights)."""
+    from transformers import AutoTokenizer
+
+    if not (dest / "tokenizer_config.json").exists():
+        AutoTokenizer.from_pretrained(model_dir).save_pretrained(dest)
+    return str(dest)
+
+
+def run_stages(store: Store, snapshot: str, stages: list[str], model: str = "tiny", output: str | Path = "runs-out",
+               config: dict[str, Any] | None = None, deepspeed_config: str | None = None, gpus: int | None = None,
+               nodes: int | None = None, hostfile: str | None = None, progress: bool = True) -> list[dict[str, Any]]:
+    """Train ``stages`` in order from ``snapshot``; returns the run records (one per stage)."""
+    snap = store.snapshots.get(snapshot)
+    output = Path(output).resolve()
+    output.mkdir(parents=True, exist_ok=True)
+    first = stage_config(stages[0], model, config)
+    if model == "tiny":
+        input_model, tokenizer = prepare_tiny(store, snap, output, first)
+    else:
+        if not Path(model).is_dir():
+            raise FileNotFoundError(f"--model {model}: not a Hugging Face model folder (or 'tiny')")
+        input_model = str(Path(model).resolve())
+        tokenizer = snap["tokenizer"]["path"] if snap.get("tokenizer") else tokenizer_only(input_model, output / "tokenizer")
+    records = []
+    for name in stages:
+        stage = get_stage(name)
+        cfg = stage_config(name, model, config)
+        ctx = StageContext(store, snap, name, cfg, input_model, tokenizer, output / name)
+        spec = stage.plan(ctx)
+        run_cfg = {**cfg, "plan_hash": spec.hash, "model": model, "deepspeed_config": deepspeed_config,
+                   "gpus": gpus, "nodes": nodes}
+        run_id = f"{snapshot}-{name}-{content_hash([str(output), spec.hash, input_model], 10)}"
+        store.runs.start(name, snapshot=snapshot, input_model=input_model, config=run_cfg, run_id=run_id)
+        job = {"store": str(store.root), "snapshot": snapshot, "stage": name, "cfg": cfg, "spec": spec.to_dict(),
+               "input_model": input_model, "tokenizer": tokenizer, "output": str(ctx.output), "run_id": run_id,
+               "deepspeed_config": deepspeed_config}
+        try:
+            if gpus or nodes:
+                result = launch_deepspeed(job, gpus=gpus, nodes=nodes, hostfile=hostfile)
+            else:
+                result = stage.execute(job)
+        except BaseException as e:
+            status = "killed" if isinstance(e, KeyboardInterrupt) else "failed"
+            store.runs.finish(run_id, metrics={"error": str(e)[:2000]}, status=status)
+            raise
+        rec = store.runs.finish(run_id, metrics=result["metrics"], output_model=result["output_model"])
+        records.append(rec)
+        input_model = result["output_model"]
+    return records
+
+
+def launch_deepspeed(job: dict[str, Any], gpus: int | None = None, nodes: int | None = None,
+                     hostfile: str | None = None, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run one stage under the ``deepspeed`` launcher (every rank runs ``python -m training.worker JOB``)."""
+    out = Path(job["output"])
+    out.mkdir(parents=True, exist_ok=True)
+    job_path = out / "job.json"
+    job_path.write_text(json.dumps(job, indent=1))
+    (out / RESULT).unlink(missing_ok=True)
+    cmd = [str(Path(sys.executable).parent / "deepspeed")]
+    if hostfile:
+        cmd += ["--hostfile", hostfile]
+    if nodes:
+        cmd += ["--num_nodes", str(nodes)]
+    if gpus:
+        cmd += ["--num_gpus", str(gpus)]
+    cmd += ["--master_port", str(_port()), "--module", "training.worker", str(job_path)]
+    from .engine import child_env
+
+    env = {**child_env(), **(extra_env or {})}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])
+    import torch
+
+    if not torch.cuda.is_available():  # CPU ranks: the launcher counts "devices" from LOCAL_SIZE
+        env.setdefault("DS_ACCELERATOR", "cpu")
+        env["LOCAL_SIZE"] = str(gpus or 1)
+        env.setdefault("OMP_NUM_THREADS", "1")
+    proc = subprocess.run(cmd, env=env, cwd=str(Path(__file__).resolve().parent.parent))
+    if proc.returncode != 0 or not (out / RESULT).exists():
+        raise RuntimeError(f"deepspeed launcher failed for stage {job['stage']} (exit {proc.returncode}); "
+                           f"see the output above and {out}")
+    return json.loads((out / RESULT).read_text())
+
+
+def _port() -> int:
+    from .engine import free_port
+
+    return free_port()
+
+
+def read_history(path: Path) -> list[dict[str, Any]]:
+    """Per-step metrics of a stage; a step redone after a resume replaces the killed attempt."""
+    by_step: dict[int, dict[str, Any]] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            rec = json.loads(line)
+            by_step[rec["step"]] = rec
+    return [by_step[k] for k in sorted(by_step)]
+
+
+def model_lineage(store: Store, model_path: str) -> list[dict[str, Any]]:
+    """Every run that led to ``model_path`` (latest first) with the versions each trained on: follows
+    input_model → the run whose output it was, so a SFT model also lists the CPT data under it."""
+    chain, seen, path = [], set(), model_path
+    while path and path not in seen:
+        seen.add(path)
+        runs = [r for r in store.runs.ls() if r["output_model"] == path and r["status"] == "completed"]
+        if not runs:
+            break
+        run = store.runs.get(runs[-1]["run_id"])
+        chain.append({"run_id": run["run_id"], "stage": run["stage"], "snapshot": run["snapshot"],
+                      "input_model": run["input_model"], "output_model": path,
+                      "data": [f"{d['dataset']}@{d['version']}" for d in store.runs.data_of_model(path)]})
+        path = run["input_model"]
+    return chain
+
+
+def execute_lm_stage(job: dict[str, Any]) -> dict[str, Any]:
+    """One rank's work for a CPT/SFT stage: verify, plan, train, validate, export."""
+    from .engine import setup_env
+
+    env = setup_env()
+    import torch
+    from transformers import AutoTokenizer
+
+    from .data import open_source
+    from .engine import build_engine, export_hf, init_distributed, load_model
+    from .packing import mask_mode_for
+    from .plan import PackedLoader, PlanSpec, build, verify_sources
+    from .trainer import evaluate, run_loop
+
+    torch.manual_seed(int(job["cfg"].get("seed", 0)))
+    if "threads" in job["cfg"]:
+        torch.set_num_threads(int(job["cfg"]["threads"]))
+    init_distributed()
+    rank, world = env["rank"], env["world"]
+    store = Store.open(job["store"], create=False)
+    spec = PlanSpec(**{k: v for k, v in job["spec"].items() if k != "format"})
+    cfg = job["cfg"]
+    verify_sources(store, spec)
+    tok = AutoTokenizer.from_pretrained(job["tokenizer"])
+    sources = [open_source(store, store.resolve(f"{s['dataset']}@{s['version']}"), tok, spec.seq_len) for s in spec.sources]
+    packed = build(spec, [s.lengths for s in sources])
+    model = load_model(job["input_model"])
+    mode = mask_mode_for(model)
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    mb, acc = int(cfg["micro_batch"]), int(cfg["grad_accum"])
+    loader = PackedLoader(sources, packed.train, spec.seq_len, pad_id, mb, acc, world, rank, mode)
+    val = PackedLoader(sources, packed.val, spec.seq_len, pad_id, mb, 1, world, rank, mode) if packed.val else None
+    total = min(int(cfg["max_steps"]), loader.steps) if cfg.get("max_steps") else loader.steps
+    if total < 1:
+        raise ValueError(f"stage {spec.stage}: the plan has {len(packed.train)} sequences, fewer than one global "
+                         f"batch ({loader.global_batch}); lower micro_batch/grad_accum or add data")
+    engine, _ = build_engine(model, cfg, total, job.get("deepspeed_config"))
+    out = Path(job["output"])
+    ckpt = out / "checkpoints"
+    client = {"snapshot": job["snapshot"], "stage": spec.stage, "plan_hash": spec.hash, "run_id": job["run_id"]}
+
+    def on_ckpt(path: str, rec: dict) -> None:
+        store.runs.update(job["run_id"], checkpoint=path, metrics={"step": rec["step"], "loss": rec["loss"]})
+
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        print(f"[{spec.stage}] plan {spec.hash}: {len(packed.train)} train / {len(packed.val)} val sequences of "
+              f"{spec.seq_len}, padding {packed.stats.padding_ratio:.2%}, cropped {packed.stats.cropped_ratio:.2%}; "
+              f"{total} steps × {loader.global_batch} sequences", flush=True)
+    res = run_loop(engine, loader, val, cfg, total, ckpt, client, rank, out / "metrics.jsonl", on_ckpt)
+    val_loss = evaluate(engine, val) if val else None
+    final = export_hf(engine, tok, out / "model", rank)
+    hist = read_history(out / "metrics.jsonl") if rank == 0 else res["history"]  # includes steps before a resume
+    metrics = {"steps": res["steps"], "consumed_sequences": res["consumed"], "plan_hash": spec.hash,
+               "final_loss": hist[-1]["loss"] if hist else None, "first_loss": hist[0]["loss"] if hist else None,
+               "val_loss": val_loss, "padding_ratio": packed.stats.padding_ratio,
+               "cropped_ratio": packed.stats.cropped_ratio, "train_sequences": len(packed.train),
+               "val_sequences": len(packed.val), "picks": packed.picks, "world_size": world,
+               "tokens_per_s": sum(h["tokens_per_s"] for h in hist) / len(hist) if hist else None,
+               "dropped": {k: int(v) for s in sources for k, v in s.drops.items()}}
+    result = {"output_model": str(final), "metrics": metrics}
+    if rank == 0:
+        (out / RESULT).write_text(json.dumps(result, indent=1))
+    return result

@@ -1,0 +1,145 @@
+"""Rollouts with the policy's own ``generate`` (KV cache) and the token-level view the loss needs.
+
+A ``Sample`` keeps the exact token ids the policy produced (never a re-tokenised string, which can split
+differently) with a loss mask aligned to them: 1 on policy tokens, 0 on the prompt and on anything the
+environment wrote (tool outputs and the template glue around them).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .grpo import token_logprobs
+
+
+@dataclass
+class GenConfig:
+    max_new_tokens: int = 64
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_turns: int = 4  # agentic rollouts: assistant turns before the episode is cut
+    max_total_tokens: int = 1024  # agentic rollouts: prompt + all turns
+
+
+@dataclass
+class Sample:
+    prompt_index: int  # index of the prompt in the step's batch (its group)
+    ids: list[int]  # prompt + completion (+ tool turns), exactly as fed to the model
+    mask: list[int]  # 1 = policy token with loss, aligned to ids
+    prompt_len: int
+    text: str = ""  # the policy's text (all assistant turns joined)
+    messages: list[dict[str, Any]] = field(default_factory=list)  # assistant/tool messages of the episode
+    truncated: bool = False  # hit max_new_tokens / max_total_tokens without a stop token
+    turns: int = 1
+    tool_calls: int = 0
+    invalid_tool_calls: int = 0
+    reward: float | None = None
+    reward_reason: str = ""
+
+    @property
+    def completion_tokens(self) -> int:
+        return int(sum(self.mask))
+
+
+def clean_messages(messages: Any) -> list[dict[str, Any]]:
+    """Catalog messages carry every field (None where unused); templates want only the ones that are set.
+    Tool-call arguments are JSON strings in records; templates render them verbatim."""
+    out = []
+    for m in messages or []:
+        d = {k: v for k, v in dict(m).items() if v is not None}
+        if d.get("tool_calls"):
+            d["tool_calls"] = [{"id": c.get("id"), "type": "function",
+                                "function": {"name": c["name"], "arguments": c.get("arguments") or "{}"}}
+                               if "function" not in c else c for c in d["tool_calls"]]
+        out.append(d)
+    return out
+
+
+def parse_tools(tools: Any) -> list[dict[str, Any]] | None:
+    if tools is None or tools == "":
+        return None
+    val = json.loads(tools) if isinstance(tools, str) else tools
+    return val or None
+
+
+def render_prompt(tok, messages: Any, tools: Any = None) -> list[int]:
+    """Token ids of the chat-templated prompt ending with the assistant generation prompt."""
+    text = tok.apply_chat_template(clean_messages(messages), tools=parse_tools(tools), add_generation_prompt=True,
+                                   tokenize=False)
+    return tok(text, add_special_tokens=False)["input_ids"]
+
+
+def stop_token_ids(tok) -> list[int]:
+    """End-of-turn ids: the tokenizer's eos plus the chat template's turn terminator when it is a token."""
+    ids = {tok.eos_token_id} if tok.eos_token_id is not None else set()
+    for t in ("<|im_end|>", "<|eot_id|>", "<|end|>", "</s>"):
+        i = tok.convert_tokens_to_ids(t)
+        if isinstance(i, int) and i != tok.unk_token_id and i >= 0:
+            ids.add(i)
+    return sorted(ids)
+
+
+@torch.no_grad()
+def generate_batch(model, tok, prompts: list[list[int]], cfg: GenConfig,
+                   max_new_tokens: int | None = None) -> list[tuple[list[int], bool]]:
+    """Sample one continuation per prompt (left-padded batch, KV cache). Returns ``(new_ids, stopped)`` with the
+    continuation cut after its first stop token; ``stopped`` is False when it ran out of tokens."""
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+    att = torch.zeros((len(prompts), width), dtype=torch.long)
+    for i, p in enumerate(prompts):
+        ids[i, width - len(p):] = torch.tensor(p, dtype=torch.long)
+        att[i, width - len(p):] = 1
+    stops = stop_token_ids(tok)
+    was_training = model.training
+    model.eval()
+    sampling = {"do_sample": True, "temperature": cfg.temperature, "top_p": cfg.top_p, "top_k": 0} \
+        if cfg.temperature > 0 else {"do_sample": False}  # temperature 0: greedy (evaluation)
+    out = model.generate(input_ids=ids, attention_mask=att, max_new_tokens=max_new_tokens or cfg.max_new_tokens,
+                         eos_token_id=stops, pad_token_id=pad, use_cache=True, **sampling)
+    if was_training:
+        model.train()
+    res = []
+    stop_set = set(stops)
+    for row in out[:, width:].tolist():
+        cut = next((j for j, t in enumerate(row) if t in stop_set), None)
+        res.append((row[:cut + 1], True) if cut is not None else (row, False))
+    return res
+
+
+def single_turn_rollouts(model, tok, records: list[dict[str, Any]], group_size: int, cfg: GenConfig) -> list[Sample]:
+    """``group_size`` sampled completions for each record's prompt; samples of a group are consecutive."""
+    prompt_ids = [render_prompt(tok, r["prompt"], r.get("tools")) for r in records]
+    flat = [p for p in prompt_ids for _ in range(group_size)]
+    outs = generate_batch(model, tok, flat, cfg)
+    samples = []
+    for k, (p, (new, stopped)) in enumerate(zip(flat, outs, strict=True)):
+        text = tok.decode(new, skip_special_tokens=True)
+        samples.append(Sample(k // group_size, p + new, [0] * len(p) + [1] * len(new), len(p), text,
+                              [{"role": "assistant", "content": text}], truncated=not stopped))
+    return samples
+
+
+def pad_samples(samples: list[Sample], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded ``input_ids``, ``attention_mask`` and the loss mask shifted to next-token targets."""
+    width = max(len(s.ids) for s in samples)
+    ids = torch.full((len(samples), width), pad_id, dtype=torch.long)
+    att = torch.zeros((len(samples), width), dtype=torch.long)
+    loss_mask = torch.zeros((len(samples), width), dtype=torch.float32)
+    for i, s in enumerate(samples):
+        n = len(s.ids)
+        ids[i, :n] = torch.tensor(s.ids)
+        att[i, :n] = 1
+        loss_mask[i, :n] = torch.tensor(s.mask, dtype=torch.float32)
+    return ids, att, loss_mask[:, 1:]
+
+
+def sequence_logprobs(model, ids: torch.Tensor, att: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """``[B, T-1]`` log-probs of each next token under ``model`` (grad flows when enabled by the caller)."""
+    logits = model(input_ids=ids, attention_mask=att, use_cache=False).logits
+    return token_logprobs(logits, ids, temperature)

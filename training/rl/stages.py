@@ -1,0 +1,53 @@
+"""The RL stages in the trainer's stage registry: ``reasoning_rl``, ``agentic_rl``, ``general_rl``.
+
+All three are GRPO on ``rl`` versions; they differ in rollouts and rewards: reasoning RL is single-turn with
+verifier rewards, agentic RL runs multi-turn tool episodes in ``synthesis.envs`` environments, general RL mixes
+general and finance prompts (weights from the snapshot) with judge / reward-model rewards for open answers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..plan import PlanError, PlanSpec, make_spec
+from ..stages import Stage, StageContext, register_stage
+
+
+class RLStage(Stage):
+    kinds = ("rl",)
+    rollout = "single"
+
+    def plan(self, ctx: StageContext) -> PlanSpec:
+        from catalogs.snapshots import tree_sha256
+
+        entries = ctx.entries()
+        for m, _ in entries:
+            if m.kind != "rl":
+                raise PlanError(f"stage {self.name}: {m.ref} is a '{m.kind}' version (expected rl)")
+        c = ctx.cfg
+        # what decides which prompts a step sees goes into the plan hash (resume refuses a different one)
+        order = {"strategy": "rl_prompts", "prompts_per_step": int(c.get("prompts_per_step", 4)),
+                 "group_size": int(c.get("group_size", 4)), "rollout": self.rollout}
+        return make_spec(ctx.store, self.name, entries, int(c.get("max_total_tokens", c.get("seq_len", 512))),
+                         int(c.get("seed", 0)), float(c.get("epochs", 1.0)), order, float(c.get("val_fraction", 0.05)),
+                         tree_sha256(ctx.tokenizer))
+
+    def execute(self, job: dict[str, Any]) -> dict[str, Any]:
+        from .run import execute_rl_stage
+
+        return execute_rl_stage(job, rollout=self.rollout)
+
+
+@register_stage("reasoning_rl")
+class ReasoningRL(RLStage):
+    rollout = "single"
+
+
+@register_stage("agentic_rl")
+class AgenticRL(RLStage):
+    rollout = "agentic"
+
+
+@register_stage("general_rl")
+class GeneralRL(RLStage):
+    rollout = "single"

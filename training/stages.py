@@ -1,0 +1,144 @@
+"""Stage registry: a stage name → the class that plans and trains it.
+
+A stage class has two halves. ``plan(ctx)`` runs in the launching process: it resolves the snapshot's
+versions (creating derived ones, e.g. tokens from docs), builds the sample-plan spec and returns it.
+``execute(job)`` runs in every training process (one, or each rank under the DeepSpeed launcher) and
+returns the result dict (metrics, exported model path). RL stages register the same way::
+
+    @register_stage("reasoning_rl")
+    class ReasoningRL(Stage):
+        kinds = ("rl",)
+        def plan(self, ctx): ...
+        def execute(self, job): ...   # reuse training.engine (build_engine, save/load_checkpoint, export_hf)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from catalogs import Manifest, Store
+
+from .plan import PlanError, PlanSpec, make_spec
+
+RECIPES = Path(__file__).resolve().parent.parent / "recipes" / "stages"
+STAGES: dict[str, type[Stage]] = {}
+
+
+def register_stage(name: str):
+    def deco(cls: type[Stage]) -> type[Stage]:
+        cls.name = name
+        STAGES[name] = cls
+        return cls
+    return deco
+
+
+def get_stage(name: str) -> Stage:
+    if name not in STAGES:
+        raise KeyError(f"unknown stage {name!r}; registered: {', '.join(sorted(STAGES))}")
+    return STAGES[name]()
+
+
+def stage_config(stage: str, model: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """recipes/stages/<stage>.yaml ← recipes/stages/tiny.yaml (for --model tiny) ← user overrides.
+
+    Overrides may hold common keys and per-stage dicts keyed by stage name."""
+    def load(p: Path) -> dict:
+        return yaml.safe_load(p.read_text()) or {} if p.exists() else {}
+
+    base = load(RECIPES / f"{stage}.yaml") or load(RECIPES / "cpt.yaml")
+    layers = []
+    if model == "tiny":
+        t = load(RECIPES / "tiny.yaml")
+        layers += [t.get("common", {}), t.get(stage, {})]
+    ov = overrides or {}
+    layers += [{k: v for k, v in ov.items() if k not in STAGES}, ov.get(stage) or {}]
+    cfg = dict(base)
+    for layer in layers:
+        for k, v in layer.items():
+            cfg[k] = {**cfg.get(k, {}), **v} if isinstance(v, dict) and isinstance(cfg.get(k), dict) else v
+    return cfg
+
+
+@dataclass
+class StageContext:
+    store: Store
+    snapshot: dict[str, Any]
+    stage: str
+    cfg: dict[str, Any]
+    input_model: str
+    tokenizer: str  # folder with the tokenizer only (its sha256 identifies it)
+    output: Path
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def entries(self) -> list[tuple[Manifest, float]]:
+        es = self.snapshot["stages"].get(self.stage)
+        if not es:
+            raise PlanError(f"snapshot '{self.snapshot['name']}' has no '{self.stage}' stage "
+                            f"(it has: {', '.join(self.snapshot['stages'])})")
+        out = []
+        for e in es:
+            m = self.store.resolve(f"{e['dataset']}@{e['version']}")
+            if m.hash != e["hash"]:
+                raise PlanError(f"{m.ref}: hash {m.hash} differs from the snapshot's pin {e['hash']}")
+            out.append((m, float(e["weight"])))
+        return out
+
+
+class Stage:
+    name = "base"
+    kinds: tuple[str, ...] = ()
+
+    def plan(self, ctx: StageContext) -> PlanSpec:
+        raise NotImplementedError
+
+    def execute(self, job: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class LMStage(Stage):
+    """Next-token training on packed sequences (CPT and SFT differ only in data and loss mask)."""
+
+    def inputs(self, ctx: StageContext) -> list[tuple[Manifest, float]]:
+        out = ctx.entries()
+        for m, _ in out:
+            if m.kind not in self.kinds:
+                raise PlanError(f"stage {self.name}: {m.ref} is a '{m.kind}' version (expected {'/'.join(self.kinds)})")
+        return out
+
+    def plan(self, ctx: StageContext) -> PlanSpec:
+        from catalogs.snapshots import tree_sha256
+
+        c = ctx.cfg
+        return make_spec(ctx.store, self.name, self.inputs(ctx), c["seq_len"], c.get("seed", 0), c.get("epochs", 1.0),
+                         c.get("packing"), c.get("val_fraction", 0.02), tree_sha256(ctx.tokenizer))
+
+    def execute(self, job: dict[str, Any]) -> dict[str, Any]:
+        from .launch import execute_lm_stage
+
+        return execute_lm_stage(job)
+
+
+@register_stage("cpt")
+class CPTStage(LMStage):
+    kinds = ("tokens", "doc")
+
+    def inputs(self, ctx: StageContext) -> list[tuple[Manifest, float]]:
+        """doc versions are tokenized first (or their existing tokens version is reused)."""
+        from .tokenize import tokenize_version
+
+        out = []
+        for m, w in super().inputs(ctx):
+            if m.kind == "doc":
+                m = tokenize_version(ctx.store, m.ref, ctx.tokenizer, workers=int(ctx.cfg.get("tokenize_workers", 1)),
+                                     progress=False)
+            out.append((m, w))
+        return out
+
+
+@register_stage("sft")
+class SFTStage(LMStage):
+    kinds = ("sft",)

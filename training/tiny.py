@@ -1,0 +1,79 @@
+"""The `--model tiny` path: a BPE tokenizer trained on local text and a random-init small Llama.
+
+Nothing is downloaded: the tokenizer is trained with `tokenizers` on the snapshot's CPT text and given a
+ChatML-style chat template that renders tools and tool calls and marks assistant turns with
+``{% generation %}`` so `apply_chat_template(..., return_assistant_tokens_mask=True)` works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+SPECIAL_TOKENS = ["<|endoftext|>", "<|pad|>", "<|im_start|>", "<|im_end|>"]
+
+# Assistant turns (content, tool calls, the closing <|im_end|>) are inside {% generation %}: they carry the loss.
+# Tool-call arguments are JSON strings in huijin records and are emitted verbatim.
+CHAT_TEMPLATE = (
+    "{%- set sys = messages[0].content if messages and messages[0].role == 'system' else none -%}"
+    "{%- if tools or sys -%}{{- '<|im_start|>system\\n' -}}"
+    "{%- if sys -%}{{- sys -}}{%- endif -%}"
+    "{%- if tools -%}{%- if sys -%}{{- '\\n\\n' -}}{%- endif -%}{{- '# Tools' -}}"
+    "{%- for t in tools -%}{{- '\\n' -}}{{- t | tojson -}}{%- endfor -%}{%- endif -%}"
+    "{{- '<|im_end|>\\n' -}}{%- endif -%}"
+    "{%- for m in messages -%}"
+    "{%- if m.role == 'system' -%}"
+    "{%- elif m.role == 'assistant' -%}{{- '<|im_start|>assistant\\n' -}}{%- generation -%}"
+    "{{- m.content or '' -}}"
+    "{%- for tc in (m.tool_calls or []) -%}"
+    "{%- set f = tc.function if tc.function is defined and tc.function else tc -%}"
+    "{{- '<tool_call>{\"name\": \"' ~ f.name ~ '\", \"arguments\": ' -}}"
+    "{{- f.arguments if f.arguments is string else (f.arguments | tojson) -}}{{- '}</tool_call>' -}}"
+    "{%- endfor -%}{{- '<|im_end|>\\n' -}}{%- endgeneration -%}"
+    "{%- elif m.role == 'tool' -%}{{- '<|im_start|>tool\\n' ~ (m.content or '') ~ '<|im_end|>\\n' -}}"
+    "{%- else -%}{{- '<|im_start|>' ~ m.role ~ '\\n' ~ (m.content or '') ~ '<|im_end|>\\n' -}}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"
+)
+
+TINY_MODEL = {"hidden_size": 64, "intermediate_size": 176, "num_hidden_layers": 2, "num_attention_heads": 4,
+              "num_key_value_heads": 2, "max_position_embeddings": 4096}
+
+
+def train_tokenizer(texts: Iterable[str], out_dir: str | Path, vocab_size: int = 2048) -> Path:
+    """Train a byte-level BPE tokenizer on ``texts`` and save it (with the chat template) to ``out_dir``."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts, trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|pad|>",
+                                   bos_token=None, unk_token=None)
+    fast.chat_template = CHAT_TEMPLATE
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fast.save_pretrained(out)
+    return out
+
+
+def build_tiny_model(tokenizer_dir: str | Path, out_dir: str | Path, seed: int = 0,
+                     overrides: dict[str, Any] | None = None) -> Path:
+    """A random-init Llama-architecture model sized by TINY_MODEL, saved in HF format with its tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    cfg = LlamaConfig(vocab_size=len(tok), bos_token_id=None, eos_token_id=tok.eos_token_id,
+                      pad_token_id=tok.pad_token_id, tie_word_embeddings=True, **{**TINY_MODEL, **(overrides or {})})
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(cfg)
+    out = Path(out_dir)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
