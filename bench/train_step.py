@@ -28,9 +28,6 @@ def hf_trainer_tps(model_dir: Path, examples: list[dict], real_tokens: list[int]
     times: list[float] = []
 
     class Clock(TrainerCallback):
-        def on_step_begin(self, args, state, control, **kw):
-            times.append(time.perf_counter())
-
         def on_step_end(self, args, state, control, **kw):
             times.append(time.perf_counter())
 
@@ -47,7 +44,8 @@ def hf_trainer_tps(model_dir: Path, examples: list[dict], real_tokens: list[int]
                              max_grad_norm=1.0, logging_steps=1000, save_strategy="no", report_to=[], use_cpu=True,
                              dataloader_num_workers=0, seed=0, disable_tqdm=True)
     Trainer(model=model, args=args, train_dataset=DS(), callbacks=[Clock()]).train()
-    durations = [times[i + 1] - times[i] for i in range(0, len(times) - 1, 2)][1:]
+    # step end → step end: data loading included, as in our per-step dt; the first step is warm-up
+    durations = [times[i + 1] - times[i] for i in range(len(times) - 1)]
     toks = [sum(real_tokens[s * a.micro_batch:(s + 1) * a.micro_batch]) for s in range(1, a.steps)]
     return sum(toks) / sum(durations)
 
@@ -58,6 +56,7 @@ def main() -> None:
     ap.add_argument("--seq-len", type=int, default=512)
     ap.add_argument("--micro-batch", type=int, default=4)
     ap.add_argument("--zero-stage", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=2)
     a = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from catalogs import Store
@@ -71,13 +70,15 @@ def main() -> None:
     cfg = {"seq_len": a.seq_len, "micro_batch": a.micro_batch, "grad_accum": 1, "max_steps": a.steps,
            "save_every": 0, "eval_every": 0, "warmup_steps": 1, "lr": 1e-3, "zero_stage": a.zero_stage,
            "val_fraction": 0.0}
-    from training.launch import run_stages
-
-    rec = run_stages(store, "bench", ["cpt"], model="tiny", output=tmp / "ours", config=cfg)[0]
-    hist = [json.loads(x) for x in (tmp / "ours" / "cpt" / "metrics.jsonl").read_text().splitlines()][1:]
-    ours = sum(h["tokens_per_s"] * h["dt"] for h in hist) / sum(h["dt"] for h in hist)
+    # ours in a child process, so that this process has no DeepSpeed/torch.distributed state when HF Trainer runs
+    # (it would otherwise wrap the model in DDP)
+    ours_runs, rec = [], None
+    for rep in range(a.reps):
+        rec = run_ours(store, cfg, tmp / f"ours{rep}")
+        hist = [json.loads(x) for x in (tmp / f"ours{rep}" / "cpt" / "metrics.jsonl").read_text().splitlines()][1:]
+        ours_runs.append(sum(h["tokens_per_s"] * h["dt"] for h in hist) / sum(h["dt"] for h in hist))
     # the very same sequences, in the same order, for HF Trainer (its sampler must not shuffle them)
-    job = json.loads((tmp / "ours" / "cpt" / "result.json").read_text())
+    job = json.loads((tmp / "ours0" / "cpt" / "result.json").read_text())
     spec_d = run_spec(store, rec)
     spec = PlanSpec(**{k: v for k, v in spec_d.items() if k != "format"})
     sources = [TokenSource(store, store.resolve(f"{s['dataset']}@{s['version']}")) for s in spec.sources]
@@ -90,17 +91,33 @@ def main() -> None:
 
     hf_trainer.Trainer._get_train_sampler = lambda self, *args, **kw: __import__("torch").utils.data.SequentialSampler(
         self.train_dataset)
-    hf = hf_trainer_tps(tmp / "ours" / "base", examples, real, a, tmp / "hf")
+    hf_runs = [hf_trainer_tps(tmp / "ours0" / "base", examples, real, a, tmp / f"hf{r}") for r in range(a.reps)]
+    ours, hf = max(ours_runs), max(hf_runs)  # best of reps: the machine is shared, noise only slows
     print(json.dumps({"bench": "train_step", "device": "cpu", "model": "tiny llama (2 layers, hidden 64)",
                       "seq_len": a.seq_len, "micro_batch": a.micro_batch, "steps_timed": a.steps - 1,
                       "zero_stage": a.zero_stage, "ours_tokens_per_s": round(ours), "hf_trainer_tokens_per_s": round(hf),
-                      "ratio_ours_over_hf": round(ours / hf, 3), "goal_ge_1": ours / hf >= 1.0,
+                      "ratio_ours_over_hf": round(ours / hf, 3),
+                      "ours_runs": [round(x) for x in ours_runs], "hf_runs": [round(x) for x in hf_runs], "goal_ge_1": ours / hf >= 1.0,
                       "final_loss_ours": job["metrics"]["final_loss"]}, indent=1))
+
+
+def run_ours(store, cfg: dict, out: Path) -> dict:
+    import subprocess
+
+    from training.engine import child_env
+
+    code = ("import json,sys; from catalogs import Store; from training.launch import run_stages; "
+            "r = run_stages(Store.open(sys.argv[1]), 'bench', ['cpt'], model='tiny', output=sys.argv[2], "
+            "config=json.loads(sys.argv[3]))[0]; print('RUN=' + json.dumps(r))")
+    p = subprocess.run([sys.executable, "-c", code, str(store.root), str(out), json.dumps(cfg)], env=child_env(),
+                       capture_output=True, text=True, cwd=str(ROOT))
+    if p.returncode:
+        raise SystemExit(p.stderr[-3000:])
+    return json.loads(next(x for x in p.stdout.splitlines() if x.startswith("RUN="))[4:])
 
 
 def run_spec(store, rec) -> dict:
     """Rebuild the plan spec of a finished run from its recorded stage config (same hash, checked)."""
-    from training.launch import StageContext  # noqa: F401  (imported for the type's module)
     from training.stages import StageContext as Ctx
     from training.stages import get_stage
 

@@ -94,17 +94,27 @@ def build_executors(plan: Any, executor: str = "local", workers: int = 1, loggin
     return out
 
 
-def run_executors(executors: list[Any], executor: str, workers: int) -> list[float]:
+def run_executors(executors: list[Any], executor: str, workers: int, names: list[str] | None = None,
+                  on_stage: Any = None) -> list[float]:
     """Run stages one after the other (Ray's own ``depends`` polls every 2 minutes); seconds per stage."""
+    started = False
     if executor == "ray":
         import ray
 
-        if not ray.is_initialized():
-            ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False,
-                     ignore_reinit_error=True)
+        if not ray.is_initialized():  # a cluster the caller started is used as is; ours is shut down after
+            ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False)
+            started = True
     times = []
-    for ex in executors:
-        t0 = time.perf_counter()
-        ex.run()
-        times.append(time.perf_counter() - t0)
+    try:
+        for i, ex in enumerate(executors):
+            t0 = time.perf_counter()
+            ex.run()
+            times.append(time.perf_counter() - t0)
+            if on_stage is not None:  # progress: (stage name, index, count, seconds)
+                on_stage(names[i] if names else str(i), i + 1, len(executors), times[-1])
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
     return times

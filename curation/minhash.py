@@ -122,7 +122,13 @@ def text_word_hashes(text: str) -> np.ndarray:
     if n == 0:
         return np.zeros(0, dtype=np.uint64)
     word = _WORD_BYTE[b8]
-    lead = (b8 >= 0xE3) & (b8 <= 0xED)
+    # general punctuation (U+2000-206F: dashes, quotes, …) and CJK punctuation (U+3000-303F: 、。「」) separate
+    nxt = np.concatenate([b8[1:], [0]])
+    punct = np.flatnonzero(((b8 == 0xE2) & ((nxt == 0x80) | (nxt == 0x81))) | ((b8 == 0xE3) & (nxt == 0x80)))
+    punct = punct[punct + 2 < n]
+    for k in range(3):
+        word[punct + k] = False
+    lead = (b8 >= 0xE3) & (b8 <= 0xED) & word
     cjk_end = np.zeros(n, dtype=bool)
     li = np.flatnonzero(lead)
     cjk_end[li[li + 2 < n] + 2] = True

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,9 +87,20 @@ def plan_run(recipe: str | Path | dict | Recipe, inputs: list[str], name: str | 
     store = store or Store.open()
     r = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     name = name or r.name
-    work = Path(work_dir) if work_dir else store.root / "staging" / f"_work-{name}-{time.strftime('%Y%m%d%H%M%S')}"
+    work = Path(work_dir) if work_dir else store.root / "staging" / f"_work-{name}-{uuid.uuid4().hex[:12]}"
     work.mkdir(parents=True, exist_ok=True)
     staging = store.new_staging(name)
+    try:
+        return _plan(r, inputs, name, store, work, staging, tasks, against, reader_options)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not work_dir:
+            shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def _plan(r: Recipe, inputs: list[str], name: str, store: Any, work: Path, staging: Path, tasks: int,
+          against: list[str] | None, reader_options: dict[str, Any] | None) -> Plan:
     before, barrier, after = r.split()
     ledger = Ledger()
     reader = CurationReader(inputs, ledger=ledger, store_root=str(store.root), **{**r.reader, **(reader_options or {})})
@@ -177,7 +189,7 @@ def _gather_indexes(store: Any, refs: list[str], params: DedupParams, dest: Path
 def run_recipe(recipe: str | Path | dict | Recipe, inputs: list[str], name: str | None = None, store: Any = None,
                executor: str = "local", tasks: int = 1, workers: int = 1, work_dir: str | Path | None = None,
                against: list[str] | None = None, keep_work: bool = False, quiet: bool = True,
-               reader_options: dict[str, Any] | None = None, **executor_opts: Any) -> Any:
+               reader_options: dict[str, Any] | None = None, on_stage: Any = None, **executor_opts: Any) -> Any:
     """Curate ``inputs`` with a recipe and return the committed ``doc`` version's ``Manifest``.
 
     ``executor="slurm"`` submits the stages (chained, ending in a commit job) and returns None: the
@@ -195,7 +207,7 @@ def run_recipe(recipe: str | Path | dict | Recipe, inputs: list[str], name: str 
             if executor == "slurm":
                 executors[-1].run()
                 return None
-            times = run_executors(executors, executor, workers)
+            times = run_executors(executors, executor, workers, [st.name for st in plan.stages], on_stage)
         wall = time.perf_counter() - t0
         extra = {"executor": executor, "tasks": tasks, "workers": workers, "wall_s": round(wall, 3),
                  "stage_s": {st.name: round(t, 3) for st, t in zip(plan.stages, times, strict=True)}}

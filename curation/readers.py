@@ -73,7 +73,7 @@ class CurationReader(PipelineStep):
 
     def __init__(self, inputs: list[str], ledger: Ledger | None = None, store_root: str | None = None,
                  text_key: str | list[str] = "text", id_key: str = "id", url_key: str = "url", max_bytes: int = DEFAULT_MAX_BYTES,
-                 keep_record: bool = False, limit: int = -1) -> None:
+                 keep_record: bool = False, limit: int = -1, progress: bool = False) -> None:
         super().__init__()
         self.inputs = [str(i) for i in inputs]
         self.ledger = ledger or Ledger()
@@ -82,22 +82,27 @@ class CurationReader(PipelineStep):
         self.max_bytes = max_bytes
         self.keep_record = keep_record  # keep the source record (for verbs that write records back out)
         self.limit = limit
+        self.progress = progress  # a tqdm bar of documents read per rank
 
     # -- datatrove entry point ---------------------------------------------------------------------
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
             yield from data
-        items = expand_inputs(self.inputs, self.store_root)
+        from tqdm import tqdm
+
+        items = expand_inputs(self.inputs, self.store_root)[rank::world_size]
         n = 0
-        for fmt, path in items[rank::world_size]:
-            self.stat_update("input_files")
-            for doc in self._read(fmt, path, rank):
-                self.stat_update("documents")
-                self.update_doc_stats(doc)
-                yield doc
-                n += 1
-                if 0 <= self.limit <= n:
-                    return
+        with tqdm(desc=f"rank {rank} read", unit="doc", disable=not self.progress, leave=False) as bar:
+            for fmt, path in items:
+                self.stat_update("input_files")
+                for doc in self._read(fmt, path, rank):
+                    self.stat_update("documents")
+                    self.update_doc_stats(doc)
+                    yield doc
+                    bar.update()
+                    n += 1
+                    if 0 <= self.limit <= n:
+                        return
 
     def _read(self, fmt: str, path: str, rank: int) -> Iterator[Document]:
         reader = {"warc": self._warc, "html": self._html, "jsonl": self._jsonl, "parquet": self._parquet,

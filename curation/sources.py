@@ -69,7 +69,13 @@ def text_of(record: dict[str, Any], kind: str | None = None, text_key: str | lis
     """Text of a ``doc`` (its text), an ``sft`` record (its messages) or an ``rl`` record (its prompt).
 
     ``text_key`` may name several fields (a list, or a glob such as ``item_*`` for item-segmented filings):
-    their non-empty values are joined by blank lines, in record order."""
+    their non-empty values are joined by blank lines, in record order; ``a|b`` takes the first one present."""
+    if isinstance(text_key, str) and "|" in text_key:  # alternatives: the first field present wins
+        for k in text_key.split("|"):
+            t = text_of(record, kind, k)
+            if t:
+                return t
+        return ""
     if isinstance(text_key, list) or "*" in text_key or "?" in text_key:
         keys = text_key if isinstance(text_key, list) else [k for k in record if fnmatch.fnmatchcase(k, text_key)]
         parts = [record[k] for k in keys if isinstance(record.get(k), str) and record[k].strip()]

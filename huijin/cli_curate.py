@@ -46,11 +46,16 @@ def run(
 
     s = open_store(store)
     t0 = time.time()
+
+    def on_stage(stage: str, i: int, n: int, seconds: float) -> None:
+        if not as_json:
+            console.print(f"[green]✓[/] stage {i}/{n} {stage} ({seconds:.1f}s)")
+
+    opts = {"text_key": text_key} if text_key else {}
     try:
-        with console.status(f"curating with {recipe} on {executor} ({tasks} tasks)…", spinner="dots"):
-            m = run_recipe(recipe, _inputs(inputs), name=name, store=s, executor=executor, tasks=tasks,
-                           workers=workers, against=against or None, quiet=not verbose,
-                           reader_options={"text_key": text_key} if text_key else None, partition=partition)
+        m = run_recipe(recipe, _inputs(inputs), name=name, store=s, executor=executor, tasks=tasks,
+                       workers=workers, against=against or None, quiet=not verbose, on_stage=on_stage,
+                       reader_options={**opts, "progress": not as_json}, partition=partition)
     except (RecipeError, FileNotFoundError, ValueError) as e:
         fail(str(e))
     if m is None:

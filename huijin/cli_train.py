@@ -81,7 +81,7 @@ def run(
         recs = run_stages(s, snapshot, names, model=model, output=output, config=overrides,
                           deepspeed_config=str(deepspeed) if deepspeed else None, gpus=gpus, nodes=nodes,
                           hostfile=str(hostfile) if hostfile else None)
-    except (KeyError, ValueError, FileNotFoundError) as e:
+    except (KeyError, ValueError, FileNotFoundError, RuntimeError) as e:  # ResumeError is a RuntimeError
         fail(str(e).strip("'\""))
     if as_json:
         print_json(recs)

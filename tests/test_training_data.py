@@ -174,3 +174,26 @@ def test_checksum_mismatch_is_refused(env):
     finally:
         data[5] ^= 0xFF
         path.write_bytes(bytes(data))
+
+
+def test_stage_registry_and_config_layers():
+    from training.stages import STAGES, LMStage, get_stage, register_stage, stage_config
+
+    assert {"cpt", "sft"} <= set(STAGES) and isinstance(get_stage("sft"), LMStage)
+    with pytest.raises(KeyError, match="unknown stage 'nope'"):
+        get_stage("nope")
+    cfg = stage_config("sft", "tiny", {"max_steps": 3, "sft": {"lr": 0.5}, "cpt": {"lr": 9.0},
+                                       "packing": {"window": 10}})
+    assert cfg["max_steps"] == 3 and cfg["lr"] == 0.5  # common key, then the stage's own dict wins
+    assert cfg["seq_len"] == 512 and cfg["micro_batch"] == 2  # tiny.yaml over recipes/stages/sft.yaml
+    assert cfg["packing"] == {"strategy": "bfd", "window": 10, "long_docs": "truncate"}  # dicts merge
+    assert stage_config("cpt", "/some/hf/model")["seq_len"] == 2048  # no tiny layer for a real model
+
+    @register_stage("unit_test_stage")
+    class Dummy(LMStage):
+        kinds = ("sft",)
+
+    try:
+        assert isinstance(get_stage("unit_test_stage"), Dummy) and Dummy.name == "unit_test_stage"
+    finally:
+        STAGES.pop("unit_test_stage")

@@ -70,8 +70,8 @@ def test_sigkill_and_resume_match_uninterrupted_run(env, tmp_path):
     assert sorted(a) == sorted(b) == list(range(1, 7))
     assert [a[s]["loss"] for s in a] == [b[s]["loss"] for s in a]  # bitwise on CPU
     assert [a[s]["grad_norm"] for s in a] == [b[s]["grad_norm"] for s in a]
-    seen = [i for s in sorted(b) for i in b[s]["samples"]]
-    assert seen == list(range(len(seen)))  # every planned sequence once, in order: none repeated or skipped
+    seen = [i for s in sorted(b) for i in range(*b[s]["samples"])]  # [start, stop) of plan sequences per step
+    assert seen == list(range(6 * 4))  # every planned sequence once, in order: none repeated or skipped
     rec = env["store"].runs.get(kill_run[0]["run_id"])
     assert rec["status"] == "completed" and len(rec["checkpoints"]) == 3
     import filecmp

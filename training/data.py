@@ -38,6 +38,9 @@ class ChatSource:
 
     def __init__(self, store: Store, m: Manifest, tok, seq_len: int | None = None) -> None:
         self.manifest = m
+        if not getattr(tok, "chat_template", None):
+            raise ValueError(f"{m.ref}: the tokenizer has no chat template, so sft conversations cannot be rendered "
+                             "(use a chat model's tokenizer or pin one with a template in the snapshot)")
         self.ids: list[np.ndarray] = []
         self.labels: list[np.ndarray] = []
         self.drops: Counter[str] = Counter()

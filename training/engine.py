@@ -141,6 +141,19 @@ def save_checkpoint(engine, ckpt_dir: str | Path, step: int, client_state: dict[
     return tag
 
 
+def prune_checkpoints(ckpt_dir: str | Path, keep: int) -> list[str]:
+    """Delete all but the newest ``keep`` step checkpoints (0 keeps all); returns the removed tags."""
+    import shutil
+
+    if keep <= 0:
+        return []
+    tags = sorted(p.name for p in Path(ckpt_dir).glob("step*") if p.is_dir())
+    gone = tags[:-keep]
+    for t in gone:
+        shutil.rmtree(Path(ckpt_dir) / t, ignore_errors=True)
+    return gone
+
+
 class ResumeError(RuntimeError):
     pass
 
@@ -196,10 +209,15 @@ def export_hf(engine, tokenizer, out_dir: str | Path, rank: int = 0) -> Path:
 
 
 def load_model(path: str | Path):
+    import importlib.util
+
     import torch
     from transformers import AutoModelForCausalLM
 
     dtype = torch.bfloat16 if _on_gpu() else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
+    kw = {}
+    if _on_gpu() and importlib.util.find_spec("flash_attn") is not None:
+        kw["attn_implementation"] = "flash_attention_2"  # varlen kernels: packing via position_ids, no 4D mask
+    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype, **kw)
     model.config.use_cache = False
     return model

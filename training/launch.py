@@ -13,6 +13,7 @@ from typing import Any
 
 from catalogs import Store, content_hash
 
+from .plan import verify_sources
 from .stages import StageContext, get_stage, stage_config
 
 RESULT = "result.json"
@@ -66,6 +67,7 @@ def run_stages(store: Store, snapshot: str, stages: list[str], model: str = "tin
                nodes: int | None = None, hostfile: str | None = None, progress: bool = True) -> list[dict[str, Any]]:
     """Train ``stages`` in order from ``snapshot``; returns the run records (one per stage)."""
     snap = store.snapshots.get(snapshot)
+    verify_snapshot(store, snap, stages)  # before anything reads them (tokenizer training, tokenization)
     output = Path(output).resolve()
     output.mkdir(parents=True, exist_ok=True)
     first = stage_config(stages[0], model, config)
@@ -88,8 +90,9 @@ def run_stages(store: Store, snapshot: str, stages: list[str], model: str = "tin
         store.runs.start(name, snapshot=snapshot, input_model=input_model, config=run_cfg, run_id=run_id)
         job = {"store": str(store.root), "snapshot": snapshot, "stage": name, "cfg": cfg, "spec": spec.to_dict(),
                "input_model": input_model, "tokenizer": tokenizer, "output": str(ctx.output), "run_id": run_id,
-               "deepspeed_config": deepspeed_config}
+               "deepspeed_config": deepspeed_config, "verified": True}
         try:
+            verify_sources(store, spec)  # once, here, before any rank starts (re-hashes every shard read)
             if gpus or nodes:
                 result = launch_deepspeed(job, gpus=gpus, nodes=nodes, hostfile=hostfile)
             else:
@@ -102,6 +105,24 @@ def run_stages(store: Store, snapshot: str, stages: list[str], model: str = "tin
         records.append(rec)
         input_model = result["output_model"]
     return records
+
+
+def verify_snapshot(store: Store, snap: dict[str, Any], stages: list[str]) -> None:
+    """Re-hash the shards of every version the requested stages pin; refuse to start on any mismatch."""
+    from .plan import PlanError
+    from .stages import get_stage
+
+    problems = []
+    for name in stages:
+        get_stage(name)  # an unknown stage fails here, before any work
+        for e in snap["stages"].get(name, []):
+            ref = f"{e['dataset']}@{e['version']}"
+            if store.resolve(ref).hash != e["hash"]:
+                problems.append(f"{ref}: hash differs from the snapshot's pin {e['hash']}")
+            problems += [f"{ref} {p['file']}: {p['problem']}" for p in store.verify(ref)]
+    if problems:
+        raise PlanError(f"snapshot '{snap['name']}': shard checksum verification failed, refusing to train:\n  "
+                        + "\n  ".join(problems))
 
 
 def launch_deepspeed(job: dict[str, Any], gpus: int | None = None, nodes: int | None = None,
@@ -181,7 +202,7 @@ def execute_lm_stage(job: dict[str, Any]) -> dict[str, Any]:
     from .data import open_source
     from .engine import build_engine, export_hf, init_distributed, load_model
     from .packing import mask_mode_for
-    from .plan import PackedLoader, PlanSpec, build, verify_sources
+    from .plan import PackedLoader, PlanSpec, build
     from .trainer import evaluate, run_loop
 
     torch.manual_seed(int(job["cfg"].get("seed", 0)))
@@ -192,7 +213,8 @@ def execute_lm_stage(job: dict[str, Any]) -> dict[str, Any]:
     store = Store.open(job["store"], create=False)
     spec = PlanSpec(**{k: v for k, v in job["spec"].items() if k != "format"})
     cfg = job["cfg"]
-    verify_sources(store, spec)
+    if not job.get("verified"):  # started without run_stages (e.g. a hand-written job file)
+        verify_sources(store, spec)
     tok = AutoTokenizer.from_pretrained(job["tokenizer"])
     sources = [open_source(store, store.resolve(f"{s['dataset']}@{s['version']}"), tok, spec.seq_len) for s in spec.sources]
     packed = build(spec, [s.lengths for s in sources])

@@ -36,7 +36,25 @@ def register_stage(name: str):
     return deco
 
 
+# Modules that register further stages when imported (RL stages live in their own package).
+PLUGINS = ["training.rl.stages"]
+
+
+def discover() -> dict[str, type[Stage]]:
+    import importlib
+
+    for mod in PLUGINS:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name is None or not mod.startswith(e.name):  # a plugin missing a dependency is a real error
+                raise
+    return STAGES
+
+
 def get_stage(name: str) -> Stage:
+    if name not in STAGES:
+        discover()
     if name not in STAGES:
         raise KeyError(f"unknown stage {name!r}; registered: {', '.join(sorted(STAGES))}")
     return STAGES[name]()
@@ -47,7 +65,7 @@ def stage_config(stage: str, model: str, overrides: dict[str, Any] | None = None
 
     Overrides may hold common keys and per-stage dicts keyed by stage name."""
     def load(p: Path) -> dict:
-        return yaml.safe_load(p.read_text()) or {} if p.exists() else {}
+        return (yaml.safe_load(p.read_text()) or {}) if p.exists() else {}
 
     base = load(RECIPES / f"{stage}.yaml") or load(RECIPES / "cpt.yaml")
     layers = []
@@ -55,6 +73,7 @@ def stage_config(stage: str, model: str, overrides: dict[str, Any] | None = None
         t = load(RECIPES / "tiny.yaml")
         layers += [t.get("common", {}), t.get(stage, {})]
     ov = overrides or {}
+    discover()
     layers += [{k: v for k, v in ov.items() if k not in STAGES}, ov.get(stage) or {}]
     cfg = dict(base)
     for layer in layers:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .engine import load_checkpoint, save_checkpoint, write_client_meta
+from .engine import load_checkpoint, prune_checkpoints, save_checkpoint, write_client_meta
 from .mfu import non_embedding_params, peak_flops, train_flops
 from .plan import PackedLoader
 
@@ -54,6 +54,12 @@ def _all_reduce(values: list[float], device) -> list[float]:
 
 def _targets(batch: dict) -> int:
     return int((batch["labels"][:, 1:] != -100).sum())
+
+
+def _as_range(idx: list[int]) -> list[int] | list[list[int]]:
+    """The plan sequences a step read, as [start, stop) when contiguous (always, by construction), else listed."""
+    s = sorted(idx)
+    return [s[0], s[-1] + 1] if s == list(range(s[0], s[-1] + 1)) and len(set(s)) == len(s) else [s]
 
 
 def evaluate(engine, loader: PackedLoader) -> float | None:
@@ -119,17 +125,20 @@ def run_loop(engine, loader: PackedLoader, val: PackedLoader | None, cfg: dict[s
         rec = {"step": st.step, "loss": loss_tot / max(n_global, 1.0), "lr": engine.get_lr()[0],
                "grad_norm": float(gn) if gn is not None else None, "tokens_per_s": real_g / dt,
                "padding_ratio": 1 - real_g / seq_tokens, "dt": dt,
-               "samples": [i for k in range(loader.accum) for r in range(world) for i in loader.indices(st.step - 1, k, r)]}
+               "samples": _as_range([i for k in range(loader.accum) for r in range(world)
+                                     for i in loader.indices(st.step - 1, k, r)])}
         if peak:
             rec["mfu"] = train_flops(n_params, layers, hidden, int(real_g), int(sq_g)) / dt / (peak * world)
         if val is not None and eval_every and st.step % eval_every == 0:
             rec["val_loss"] = evaluate(engine, val)
         st.history.append(rec)
         if rank == 0:
-            mfu = f" mfu {rec['mfu'] * 100:.1f}%" if "mfu" in rec else ""
+            mfu = f" | mfu {rec['mfu'] * 100:.1f}%" if "mfu" in rec else ""
+            recent = [h["dt"] for h in st.history[-20:]]
+            eta = sum(recent) / len(recent) * (total_steps - st.step)
             print(f"step {st.step:5d}/{total_steps} | loss {rec['loss']:.4f} | lr {rec['lr']:.2e} | "
                   f"gnorm {rec['grad_norm'] or 0:.3f} | tok/s {rec['tokens_per_s']:,.0f} | "
-                  f"pad {rec['padding_ratio']:.1%}{mfu}", flush=True)
+                  f"pad {rec['padding_ratio']:.1%}{mfu} | eta {eta:.0f}s", flush=True)
             if log:
                 log.write(json.dumps(rec) + "\n")
                 log.flush()
@@ -138,6 +147,7 @@ def run_loop(engine, loader: PackedLoader, val: PackedLoader | None, cfg: dict[s
             tag = save_checkpoint(engine, ckpt_dir, st.step, cs)
             if rank == 0:
                 write_client_meta(ckpt_dir, tag, {**cs, "step": st.step})
+                prune_checkpoints(ckpt_dir, int(cfg.get("keep_checkpoints", 3)))
                 if on_checkpoint:
                     on_checkpoint(str(Path(ckpt_dir) / tag), rec)
         if st.step == kill_after:

@@ -27,20 +27,25 @@ class RecipeError(ValueError):
 class RunContext:
     def __init__(self, store: Store, recipe: dict[str, Any], recipe_name: str, outputs: Outputs,
                  name: str | None = None, limit: int | None = None, seed: int = 0,
-                 teacher_factory: Any = None, progress: Any = None) -> None:
+                 teacher_factory: Any = None, progress: Any = None, show_progress: bool = False) -> None:
         self.store, self.recipe, self.recipe_name = store, recipe, recipe_name
         self.outputs, self.name, self.limit, self.seed = outputs, name, limit, seed
         self._teacher_factory = teacher_factory
         self._teacher = None
         self._progress = progress
+        self.show_progress = show_progress  # live teacher progress (rows, req/s, tokens/s, $, ETA)
         self.stats: dict[str, Any] = {}
+        self.primary: str | None = primary_output(recipe)
 
     # -- outputs ------------------------------------------------------------------------------------
     def output_name(self, key: str) -> str:
+        """The version name of an output: ``--name`` for the primary output (``NAME-key`` for the others),
+        else the recipe's ``outputs`` entry, else ``<recipe>-<key>``."""
         outs = self.recipe.get("outputs") or {}
-        primary = primary_output(self.recipe)
+        if self.primary is None:
+            self.primary = key  # no outputs listed: the first output the generator opens is the primary one
         if self.name:
-            return self.name if key == primary else f"{self.name}-{key}"
+            return self.name if key == self.primary else f"{self.name}-{key}"
         return str(outs.get(key) or f"{self.recipe_name}-{key}")
 
     def limit_reached(self, kept: int) -> bool:
@@ -85,9 +90,10 @@ class RunContext:
         return self._teacher
 
 
-def primary_output(recipe: dict[str, Any]) -> str:
+def primary_output(recipe: dict[str, Any]) -> str | None:
     outs = recipe.get("outputs") or {}
-    return str(recipe.get("primary") or (next(iter(outs)) if outs else "out"))
+    p = recipe.get("primary") or (next(iter(outs)) if outs else None)
+    return None if p is None else str(p)
 
 
 def resolve_path(item: str) -> Path:

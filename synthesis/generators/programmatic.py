@@ -20,7 +20,7 @@ from .imports import ImportedTask, ImportRejected, import_question
 from .programs import TEMPLATES, Candidate
 from .records import assistant, provenance, rl_record, sft_record, system, user
 from .solutions import solution_for
-from .specs import answer_instruction, numeric_spec, percent_spec
+from .specs import answer_instruction, boxed_answer, numeric_spec, percent_spec
 from .tables import ContextError, TableContext, iter_contexts, numeric_grid, table_markdown
 
 GENERATOR = "programmatic_tables"
@@ -109,6 +109,10 @@ def _imported(ctx: TableContext, rl, run: RunContext):
                 rl.quarantine(f"{e.reason}: {e}", file=ctx.file, offset=ctx.offset, record={"qid": q.qid})
             else:
                 rl.drop(e.reason)
+            continue
+        if score(t.spec, boxed_answer(t.spec)).score != 1.0:
+            # e.g. a multi-span item holding "," or "and", which the set scorer splits: the gold cannot score
+            rl.drop("gold_fails_own_spec")
             continue
         prompt = build_prompt(ctx, t.question, t.spec, "en", t.history)
         meta = {"dataset": ctx.dataset, "context_id": ctx.cid, "qid": t.qid, "origin": "imported",

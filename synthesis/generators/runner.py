@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .context import REPO, RecipeError, RunContext, primary_output
+from .context import REPO, RecipeError, RunContext
 from .records import Outputs
 
 if TYPE_CHECKING:
@@ -129,10 +129,11 @@ def run(recipe: str | Path | dict[str, Any], store: Store, name: str | None = No
     factory = teacher_factory(endpoint, store, data, teachers_file, regenerate)
     extra = {"synthesis": {"recipe": rname, "generator": gen_name, "seed": seed if seed is not None
                            else data.get("seed", 0), "limit": limit}}
-    with _progress(progress, rname) as tick, Outputs(store, {**data, "name": rname}, parents, extra) as outs:
+    live_bar = progress and gen_name in TEACHER_FREE  # teacher recipes show the client's live line instead
+    with _progress(live_bar, rname) as tick, Outputs(store, {**data, "name": rname}, parents, extra) as outs:
         ctx = RunContext(store, data, rname, outs, name=name, limit=limit,
                          seed=int(seed if seed is not None else data.get("seed", 0)), teacher_factory=factory,
-                         progress=tick)
+                         progress=tick, show_progress=progress and not live_bar)
         module.generate(ctx)
         teacher = ctx._teacher.accounting.to_dict() if ctx._teacher is not None else None
         summaries = {k: outs[k].summary() for k in outs.keys()}
@@ -141,8 +142,7 @@ def run(recipe: str | Path | dict[str, Any], store: Store, name: str | None = No
             outs.set_extra(k, counts=summaries[k], coverage=coverage[k], stats=ctx.stats,
                            **({"teacher": teacher} if teacher else {}))
     report = RunReport(rname, gen_name, outs.manifests, summaries, coverage, teacher, time.time() - t0, ctx.stats)
-    report._primary_key = primary_output(data) if primary_output(data) in outs.manifests else next(
-        iter(outs.manifests))
+    report._primary_key = ctx.primary if ctx.primary in outs.manifests else next(iter(outs.manifests))
     return report
 
 

@@ -11,28 +11,35 @@ import re
 
 MAX_COMPLETION = 200_000  # characters looked at; longer completions are cut (tail kept: answers come last)
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
-_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _ANSWER_LINE = re.compile(r"^[ \t*#>_-]*(?:the\s+)?(?:final\s+)?(?:answer|答案|最终答案)[ \t*]*[:：](.+)$",
                           re.IGNORECASE | re.MULTILINE)
 
 
 def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` with balanced braces; None when absent or unbalanced."""
+    """Content of the last ``\\boxed{...}`` with balanced braces; None when absent or unbalanced.
+
+    One linear pass matching every brace (a stack of open positions), so thousands of unclosed
+    ``\\boxed{`` cannot make it quadratic."""
     starts = [m.end() for m in _BOXED.finditer(text)]
+    if not starts:
+        return None
+    close_of: dict[int, int] = {}
+    stack: list[int] = []
+    i, n = starts[0] - 1, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\" and i + 1 < n and text[i + 1] in "{}":
+            i += 2  # escaped brace \{ \}
+            continue
+        if c == "{":
+            stack.append(i)
+        elif c == "}" and stack:
+            close_of[stack.pop()] = i
+        i += 1
     for start in reversed(starts):
-        depth, i = 1, start
-        while i < len(text):
-            c = text[i]
-            if c == "\\" and i + 1 < len(text) and text[i + 1] in "{}":
-                i += 2  # escaped brace \{ \}
-                continue
-            if c == "{":
-                depth += 1
-            elif c == "}":
-                depth -= 1
-                if depth == 0:
-                    return text[start:i].strip()
-            i += 1
+        end = close_of.get(start - 1)
+        if end is not None:
+            return text[start:end].strip()
     return None
 
 
@@ -48,9 +55,11 @@ def extract_answer(completion: str | list | dict | None) -> tuple[str | None, st
     boxed = last_boxed(text)
     if boxed is not None:
         return _unwrap_latex(boxed), "boxed"
-    tags = _ANSWER_TAG.findall(text)
-    if tags:
-        inner = tags[-1].strip()
+    low = text.lower()  # rfind, not a lazy regex: 10k unclosed <answer> tags must stay linear
+    close = low.rfind("</answer>")
+    open_ = low.rfind("<answer>", 0, close) if close >= 0 else -1
+    if open_ >= 0:
+        inner = text[open_ + len("<answer>"):close].strip()
         inner_boxed = last_boxed(inner)
         return (_unwrap_latex(inner_boxed) if inner_boxed is not None else inner), "answer_tag"
     lines = _ANSWER_LINE.findall(text)

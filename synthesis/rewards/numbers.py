@@ -80,15 +80,22 @@ def _scan(text: str) -> list[Quantity | None]:
     return [_to_quantity(m) for m in _QTY.finditer(t)]
 
 
-def parse_quantity(text: str | float | int) -> Quantity | None:
-    """Parse one number with its unit; ``None`` when there is no number or more than one."""
+def parse_quantity(text: str | float | int, strict: bool = False) -> Quantity | None:
+    """Parse one number with its unit; ``None`` when there is no number or more than one.
+
+    ``strict``: the text must be nothing but the number and its unit (used for gold answers, where
+    "see note 4" is not the number 4)."""
     if isinstance(text, bool):
         return None
     if isinstance(text, (int, float)):
         return Quantity(float(text)) if math.isfinite(float(text)) else None
     if not isinstance(text, str) or len(text) > MAX_TEXT:
         return None
-    qs = _scan(normalize_text(text).rstrip(".。"))
+    t = normalize_text(text).rstrip(".。")
+    if strict:
+        m = _QTY.fullmatch(t)
+        return _to_quantity(m) if m else None
+    qs = _scan(t)
     if len(qs) != 1:  # none, several, or one that is not finite (1e999) → not one number
         return None
     return qs[0]

@@ -27,7 +27,7 @@ class GoldError(ValueError):
 def gold_quantity(spec: dict[str, Any]) -> Quantity:
     """The gold of a numeric spec: ``answer`` (number or string) with ``unit``/``scale``/``currency`` fields."""
     ans = spec.get("answer")
-    q = parse_quantity(ans) if ans is not None else None
+    q = parse_quantity(ans, strict=True) if ans is not None else None
     if q is None:
         raise GoldError(f"gold answer {str(ans)[:80]!r} is not one number")
     unit = spec.get("unit") or q.unit
@@ -74,7 +74,7 @@ def compare_numeric(pred_text: str, spec: dict[str, Any]) -> tuple[float, Any, s
     gold = gold_quantity(spec)
     pred = parse_quantity(pred_text)
     if pred is None:
-        return 0.0, pred_text, "prediction is not exactly one number"
+        return 0.0, pred_text[:200], "prediction is not exactly one number"
     if gold.currency and pred.currency and gold.currency != pred.currency:
         return 0.0, pred.base, f"currency {pred.currency} != {gold.currency}"
     rel = float(spec.get("rel_tol", DEFAULT_REL_TOL if spec.get("round") is None else 0.0))

@@ -170,7 +170,7 @@ def _power(a: float, b: float) -> float:
     try:
         r = math.pow(a, b)
     except (OverflowError, ValueError) as e:
-        raise ProgramError(f"power {a}**{b}: {e}") from None
+        raise ProgramError(f"power {a}**{b} overflowed ({e})") from None
     return r
 
 
@@ -195,7 +195,7 @@ def run_python_arith(program: str, result: str = "ans") -> Value:
     program = _PCT_LITERAL.sub(r"(\1 / 100)", program)
     try:
         tree = ast.parse(program, mode="exec")
-    except (SyntaxError, ValueError) as e:  # ValueError: e.g. an integer literal with too many digits
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as e:  # e.g. a literal with too many digits
         raise ProgramError(f"syntax error: {getattr(e, 'msg', e)}") from None
     if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
         raise ProgramError(f"program has more than {MAX_NODES} syntax nodes")
@@ -207,7 +207,10 @@ def run_python_arith(program: str, result: str = "ans") -> Value:
         name = stmt.targets[0].id
         if not _NAME.match(name) or name in _FUNCS:
             raise ProgramError(f"line {stmt.lineno}: bad variable name {name!r}")
-        env[name] = _compare(stmt.value, env) if isinstance(stmt.value, ast.Compare) else _eval(stmt.value, env)
+        try:
+            env[name] = _compare(stmt.value, env) if isinstance(stmt.value, ast.Compare) else _eval(stmt.value, env)
+        except RecursionError:
+            raise ProgramError(f"line {stmt.lineno}: expression nested too deeply") from None
         last = name
     if result in env:
         return env[result]

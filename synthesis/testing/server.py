@@ -77,6 +77,10 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 512
     daemon_threads = True
     allow_reuse_address = True
+    handler_errors = 0
+
+    def handle_error(self, request, client_address) -> None:  # a client that hung up (timeouts): count, stay quiet
+        self.handler_errors += 1
 
 
 class FakeOpenAIServer:
@@ -255,8 +259,11 @@ def main() -> None:  # python -m synthesis.testing.server --port 8001 --latency 
     ap.add_argument("--latency", type=float, default=0.0)
     ap.add_argument("--jitter", type=float, default=0.0)
     ap.add_argument("--slow-every", type=int, default=0)
+    ap.add_argument("--slow-latency", type=float, default=1.0)
+    ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
-    srv = FakeOpenAIServer(latency=a.latency, jitter=a.jitter, slow_every=a.slow_every, port=a.port).start()
+    srv = FakeOpenAIServer(latency=a.latency, jitter=a.jitter, slow_every=a.slow_every, slow_latency=a.slow_latency,
+                           seed=a.seed, port=a.port).start()
     print(srv.base_url, flush=True)
     try:
         while True:

@@ -49,6 +49,18 @@ def _yes_no(v: Any) -> bool:
     return isinstance(v, str) and v.strip().lower() in ("yes", "no")
 
 
+def _percent_unit(gold: Any, shown: str) -> str | None:
+    """The unit of FinQA's ``exe_ans`` when the displayed answer is a percent: whichever reading is closer."""
+    shown = shown.strip()
+    if not shown.endswith("%"):
+        return None
+    try:
+        p, g = float(shown.rstrip("%").replace(",", "").strip()), float(gold)
+    except (TypeError, ValueError):
+        return "ratio"
+    return "percent" if abs(g - p) <= abs(g - p / 100) else "ratio"
+
+
 def load_finqa(path: Path, task: str, opts: dict[str, Any]) -> Iterator[EvalItem]:
     rel = float(opts.get("rel_tol", 0.005))
     leaf = opts.get("taxonomy", "numerical_reasoning/table_text_qa/single_turn_numeric")
@@ -59,9 +71,9 @@ def load_finqa(path: Path, task: str, opts: dict[str, Any]) -> Iterator[EvalItem
         gold, shown = qa.get("exe_ans"), str(qa.get("answer") or "")
         if _yes_no(gold):
             spec = {"spec_version": 1, "type": "exact", "answer": gold.strip().lower(), "labels": ["yes", "no"]}
-        else:  # FinQA executes percents as ratios ("24.2%" → 0.242): accept either form, never a silent ×100
-            spec = _num_spec(gold, rel, unit="ratio" if shown.strip().endswith("%") else None,
-                             allow_percent_ratio=shown.strip().endswith("%") or None)
+        else:  # a percent answer's exe_ans is a ratio (0.242 for "24.2%") or the percent number (3.8 for "3.8%")
+            spec = _num_spec(gold, rel, unit=_percent_unit(gold, shown),
+                             allow_percent_ratio=True if shown.strip().endswith("%") else None)
         ctx = "\n".join([" ".join(r.get("pre_text") or []), table_text(r.get("table")), " ".join(r.get("post_text") or [])])
         prog = {"spec_version": 1, "type": "program", "answer": gold, "table": r.get("table"),
                 "rel_tol": rel, "abs_tol": 1e-9}

@@ -86,44 +86,21 @@ class JudgeReward:
             s.reward_reason = "judge" if s.reward is not None else f"unparsable verdict: {str(r)[:80]!r}"
 
 
-def openai_complete(endpoint: str, cache_path: str | Path, teachers_yaml: str | Path | None = None,
-                    max_tokens: int = 128) -> Complete:
-    """A cached judge call on the ``openai`` client: the endpoint comes from ``recipes/teachers.yaml`` and the
-    replies from the teacher request cache (same key scheme as synthesis, so both share one cache file)."""
-    from openai import OpenAI
+def teacher_complete(endpoint: Any, cache_path: str | Path, max_tokens: int = 128) -> Complete:
+    """Judge calls through the synthesis teacher client (sliding window, retries, request-keyed SQLite cache):
+    ``endpoint`` is an ``Endpoint`` or a name in ``recipes/teachers.yaml``. Judging is greedy (temperature 0),
+    so a resumed run, or the same completion seen again, is answered from the cache."""
+    from synthesis.teachers import Request, TeacherClient, get_endpoint
 
-    from synthesis.teachers.cache import RequestCache, hash_request, request_identity
-    from synthesis.teachers.config import get_endpoint
-
-    ep = get_endpoint(endpoint, teachers_yaml)
-    client = OpenAI(base_url=ep.base_url, api_key=ep.api_key(), timeout=ep.timeout, max_retries=ep.max_retries)
-    cache = RequestCache(cache_path)
-    params = {**ep.params, "temperature": 0.0}
+    ep = get_endpoint(endpoint) if isinstance(endpoint, str) else endpoint
+    client = TeacherClient(ep, cache=cache_path)
 
     def complete(chats: list[list[dict[str, str]]]) -> list[str | None]:
-        out: list[str | None] = []
-        for msgs in chats:
-            ident = request_identity(ep.model, msgs, params)
-            key = hash_request(ident)
-            hit = cache.get(key, max_tokens)
-            if hit is not None:
-                out.append(hit.get("content"))
-                continue
-            try:
-                r = client.chat.completions.create(model=ep.model, messages=msgs, max_tokens=max_tokens, **params)
-            except Exception as e:  # noqa: BLE001 - a failed judge call is a skipped reward, not a crash
-                out.append(None)
-                cache.put(key, ep.model, ident, {"content": None, "error": type(e).__name__}, "failed", None,
-                          max_tokens, None)
-                continue
-            ch = r.choices[0]
-            content = ch.message.content
-            usage = getattr(r, "usage", None)
-            cache.put(key, ep.model, ident, {"content": content, "finish_reason": ch.finish_reason}, "ok",
-                      ch.finish_reason, max_tokens, getattr(usage, "completion_tokens", None))
-            out.append(content)
-        return out
+        reqs = [Request(m, id=str(i), params={"temperature": 0.0, "max_tokens": max_tokens})
+                for i, m in enumerate(chats)]
+        return [None if r.error else r.content for r in client.run(reqs)]
 
+    complete.client = client  # type: ignore[attr-defined]  # accounting and cache stats for the caller
     return complete
 
 

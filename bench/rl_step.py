@@ -1,0 +1,136 @@
+"""One GRPO step on CPU with the tiny model: time split (generation / scoring / update) and rollout tokens/s.
+
+Prompts are FinQA dev questions; the policy is the random-init 2-layer Llama (hidden 64) with a BPE tokenizer
+trained on the shared 10-K text. A random policy never boxes the right number, so every verifier reward is 0
+and no update would run: the step is scored by a (random-init) sequence-classification reward model instead,
+the general-RL path, which gives every group reward variance; the verifier's cost per completion is timed on
+the same completions and reported beside it. The same batch is also generated without the KV cache
+(``use_cache=False``), the baseline our rollouts are compared to.
+No GPU in this task: the vLLM-vs-generate comparison of the issue needs one and is not run. Prints JSON.
+
+    python bench/rl_step.py [--steps 5] [--prompts 4] [--group 8] [--new-tokens 64] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+SHARED = Path(os.environ.get("HUIJIN_SHARED_DATA", Path(__file__).resolve().parent.parent.parent / "shared" / "data"))
+
+
+def corpus() -> list[str]:
+    texts = []
+    for f in sorted((SHARED / "fin_text").glob("*.jsonl"))[:1]:
+        for line in f.read_text(encoding="utf-8").splitlines()[:20]:
+            rec = json.loads(line)
+            texts += [v for v in rec.values() if isinstance(v, str) and len(v) > 200]
+    return texts or ["Revenue grew 12% to $1,234 million while net income fell. " * 200]
+
+
+def records(n: int) -> list[dict]:
+    path = SHARED / "finqa" / "dev_200.json"
+    if path.exists():
+        data = json.loads(path.read_text())[:n]
+        return [{"id": r["id"], "prompt": [{"role": "user", "content": r["qa"]["question"] + " Put the answer in \\boxed{}."}],
+                          "reward_spec": json.dumps({"spec_version": 1, "type": "judge"}),
+                 "gold": {"spec_version": 1, "type": "numeric", "answer": r["qa"]["exe_ans"]}, "tools": None}
+                for r in data]
+    return [{"id": str(i), "prompt": [{"role": "user", "content": f"What is {i} + {i}?"}],
+             "reward_spec": json.dumps({"spec_version": 1, "type": "judge"}),
+             "gold": {"spec_version": 1, "type": "numeric", "answer": 2 * i}, "tools": None} for i in range(n)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--prompts", type=int, default=4)
+    ap.add_argument("--group", type=int, default=8)
+    ap.add_argument("--new-tokens", type=int, default=48)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+
+    from synthesis.rewards import score
+    from training.rl.rewards import RewardModel
+    from training.rl.rollout import GenConfig, render_prompt
+    from training.rl.step import RLConfig, grpo_step, torch_updater
+    from training.tiny import build_tiny_model, train_tokenizer
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        tok_dir = train_tokenizer(corpus(), Path(tmp) / "tok", vocab_size=2048)
+        path = build_tiny_model(tok_dir, Path(tmp) / "model", seed=0)
+        tok, model = AutoTokenizer.from_pretrained(str(path)), AutoModelForCausalLM.from_pretrained(str(path))
+        rm_cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=176, num_hidden_layers=2,
+                             num_attention_heads=4, num_key_value_heads=2, num_labels=1, pad_token_id=tok.pad_token_id)
+        LlamaForSequenceClassification(rm_cfg).save_pretrained(Path(tmp) / "rm")
+        tok.save_pretrained(Path(tmp) / "rm")
+        rm = RewardModel(Path(tmp) / "rm", batch_size=32)
+    recs = records(a.prompts * (a.steps + 1))
+    rc = RLConfig(group_size=a.group, prompts_per_step=a.prompts, max_new_tokens=a.new_tokens, update_micro_batch=16)
+    up = torch_updater(model, torch.optim.AdamW(model.parameters(), lr=1e-4))
+    steps, verify_s, n_verified = [], 0.0, 0
+    for s in range(a.steps + 1):  # step 0 warms up
+        batch = recs[s * a.prompts:(s + 1) * a.prompts]
+        res = grpo_step(model, tok, batch, rc, up, reward_model=rm)
+        if s:
+            steps.append(res.metrics)
+            t = time.perf_counter()
+            for smp in res.samples:
+                score(batch[smp.prompt_index]["gold"], smp.text)
+            verify_s += time.perf_counter() - t
+            n_verified += len(res.samples)
+
+    def mean(k: str) -> float:
+        return statistics.mean(m[k] for m in steps)
+
+    total = mean("t_generate") + mean("t_score") + mean("t_update")
+    # the same batch generated without the KV cache (each new token re-reads the whole prefix)
+    batch = recs[:a.prompts]
+    prompts = [render_prompt(tok, r["prompt"]) for r in batch for _ in range(a.group)]
+    cfg = GenConfig(max_new_tokens=a.new_tokens)
+    timings = {}
+    for cache in (True, False):
+        width = max(map(len, prompts))
+        ids = torch.tensor([[tok.pad_token_id] * (width - len(p)) + p for p in prompts])
+        att = (torch.arange(width)[None, :] >= torch.tensor([width - len(p) for p in prompts])[:, None]).long()
+        torch.manual_seed(1)
+        t = time.perf_counter()
+        with torch.no_grad():
+            out = model.generate(input_ids=ids, attention_mask=att, do_sample=True, top_k=0, max_new_tokens=cfg.max_new_tokens,
+                                 min_new_tokens=cfg.max_new_tokens, pad_token_id=tok.pad_token_id, use_cache=cache)
+        timings[cache] = ((out.shape[1] - width) * len(prompts)) / (time.perf_counter() - t)
+    print(json.dumps({
+        "bench": "rl_step", "device": "cpu", "threads": a.threads, "model": "tiny llama 2x64 (random init)",
+        "prompts_per_step": a.prompts, "group_size": a.group, "max_new_tokens": a.new_tokens, "steps": a.steps,
+        "step_s": round(total, 3),
+        "t_generate_s": round(mean("t_generate"), 3), "t_score_s": round(mean("t_score"), 4),
+        "t_update_s": round(mean("t_update"), 3),
+        "split": {"generate": round(mean("t_generate") / total, 3), "score": round(mean("t_score") / total, 4),
+                  "update": round(mean("t_update") / total, 3)},
+        "reward": "reward model (random-init 2x64 sequence classifier) on a judge spec",
+        "samples_trained_per_step": mean("samples_trained"),
+        "verifier_us_per_completion": round(1e6 * verify_s / max(n_verified, 1), 1),
+        "rollout_tokens_per_step": mean("rollout_tokens"),
+        "rollout_tokens_per_s": round(mean("rollout_tokens_per_s"), 1),
+        "completion_len_mean": round(mean("completion_len_mean"), 1),
+        "generate_tokens_per_s_kv_cache": round(timings[True], 1),
+        "generate_tokens_per_s_no_cache": round(timings[False], 1),
+        "kv_cache_speedup": round(timings[True] / timings[False], 2),
+        "gpu": "not available in this task: generate-vs-vLLM on a ~0.5B model not measured",
+    }, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""`huijin synth run RECIPE`: run a synthesis recipe (recipes/synthesis/*.yaml) into sft/rl catalog versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .apps import synth
+from .common import JsonOpt, StoreOpt, console, fail, open_store, print_json, print_table
+
+
+@synth.command("run")
+def synth_run(
+    recipe: str = typer.Argument(..., help="a recipe name in recipes/synthesis/ (e.g. programmatic_tables) or a "
+                                           "YAML path"),
+    endpoint: str = typer.Option(None, "--endpoint", help="teacher endpoint name (recipes/teachers.yaml); "
+                                                          "programmatic recipes need none"),
+    limit: int = typer.Option(None, "--limit", min=1, help="stop after N kept rows of the primary output"),
+    name: str = typer.Option(None, "--name", help="version name of the primary output (others: NAME-<output>)"),
+    seed: int = typer.Option(None, "--seed", help="override the recipe's seed"),
+    teachers: Path = typer.Option(None, "--teachers", exists=True, dir_okay=False,
+                                  help="endpoints file (default recipes/teachers.yaml)"),
+    set_: list[str] = typer.Option([], "--set", help="override a recipe key: KEY=YAML_VALUE (repeatable)"),
+    regenerate: list[str] = typer.Option([], "--regenerate", help="ask again instead of using the cache for "
+                                                                  "rows that ended with: length | failed"),
+    store: str = StoreOpt,
+    json_: bool = JsonOpt,
+) -> None:
+    """Run a synthesis recipe: generate, verify, label by taxonomy leaf and write versions with provenance."""
+    import yaml
+
+    from synthesis.generators import RecipeError, run
+
+    overrides = {}
+    for item in set_:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            fail(f"--set takes KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = yaml.safe_load(value)
+    s = open_store(store)
+    try:
+        report = run(recipe, s, name=name, limit=limit, endpoint=endpoint, seed=seed, teachers_file=teachers,
+                     progress=not json_, overrides=overrides, regenerate=tuple(regenerate))
+    except (RecipeError, ValueError, KeyError, FileNotFoundError) as e:
+        fail(str(e))
+        return
+    except Exception as e:  # teacher errors (bad key, unknown model) stop the run with their message
+        if type(e).__name__ in ("TeacherError", "TeacherConfigError"):
+            fail(str(e))
+        raise
+    rows = report.rows()
+    if json_:
+        print_json({"recipe": report.recipe, "generator": report.generator, "outputs": rows,
+                    "coverage": report.coverage, "teacher": report.teacher, "seconds": round(report.seconds, 2),
+                    "stats": report.stats})
+        return
+    print_table(rows, ["output", "version", "inputs", "kept", "dropped", "quarantined", "acceptance"],
+                title=f"synth run {report.recipe} ({report.generator})")
+    for r in rows:
+        if r["drop_reasons"]:
+            console.print(f"{r['output']} dropped: " + ", ".join(f"{k} {v}" for k, v in r["drop_reasons"].items()))
+    cov = [{"output": k, "leaf": leaf, "rows": n} for k, c in report.coverage.items()
+           for leaf, n in sorted(c.items(), key=lambda x: -x[1])]
+    if cov:
+        print_table(cov, ["output", "leaf", "rows"], title="coverage by taxonomy leaf")
+    if report.teacher:
+        t = report.teacher["total"]
+        console.print(f"teacher: {t['requests']} requests, {t['cached']} cached, {t['input_tokens']} in / "
+                      f"{t['output_tokens']} out tokens, ${t['cost_usd']:.4f}")
+    console.print(f"done in {report.seconds:.1f}s; next: huijin curate dedup / decontaminate on "
+                  + ", ".join(m.ref for m in report.manifests.values()))

@@ -1,0 +1,246 @@
+"""The teacher client against a real local OpenAI-compatible server: faults, retries, cache, accounting."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from pydantic import BaseModel
+
+from synthesis.teachers import (
+    Accounting,
+    Request,
+    RequestCache,
+    TeacherClient,
+    TeacherConfigError,
+    TeacherError,
+    TokenBucket,
+    load_endpoints,
+)
+from synthesis.testing import FakeOpenAIServer, Scripted
+
+
+class Verdict(BaseModel):
+    label: str
+    score: float
+
+
+def reqs(n: int, prefix: str = "q", **kw) -> list[Request]:
+    return [Request([{"role": "user", "content": f"{prefix}{i}"}], id=f"{prefix}{i}", **kw) for i in range(n)]
+
+
+@pytest.fixture
+def server():
+    with FakeOpenAIServer() as srv:
+        yield srv
+
+
+def client_for(srv: FakeOpenAIServer, tmp_path=None, **ep) -> TeacherClient:
+    cache = RequestCache(tmp_path / "cache.sqlite") if tmp_path is not None else None
+    return TeacherClient(srv.endpoint(**ep), cache=cache, backoff_base=0.01, backoff_cap=0.05)
+
+
+def test_plain_run_in_input_order_with_accounting(server, tmp_path):
+    c = client_for(server, tmp_path)
+    out = c.run(reqs(12))
+    assert [r.request_id for r in out] == [f"q{i}" for i in range(12)]
+    assert all(r.ok and r.finish_reason == "stop" and r.content.startswith(f"Echo: q{i}") for i, r in enumerate(out))
+    u = c.accounting.to_dict()["by_teacher"]["fake:fake-model"]
+    assert u["requests"] == 12 and u["ok"] == 12 and u["input_tokens"] == 12 * 6 and u["output_tokens"] > 0
+    assert u["cost_usd"] == pytest.approx((u["input_tokens"] * 1.0 + u["output_tokens"] * 2.0) / 1e6)
+
+
+@pytest.mark.parametrize("fault", ["429", "500", "503", "drop", "malformed", "slow"])
+def test_transient_faults_are_retried(fault, tmp_path):
+    with FakeOpenAIServer(slow_latency=2.0, retry_after=0.3) as srv:
+        c = client_for(srv, tmp_path, timeout=0.5)
+        srv.enqueue(fault)
+        t0 = time.monotonic()
+        (r,) = c.run(reqs(1))
+        took = time.monotonic() - t0
+        assert r.ok and r.attempts == 2 and srv.n_requests == 2, r
+        acc = c.accounting.to_dict()["total"]
+        assert acc["retries"] == 1 and sum(acc["errors"].values()) == 1
+        if fault == "429":
+            assert took >= 0.3  # Retry-After honoured over the (tiny) backoff
+
+
+def test_retries_give_up_with_the_reason(server, tmp_path):
+    c = client_for(server, tmp_path, max_retries=2)
+    server.enqueue("500", "500", "500")
+    (r,) = c.run(reqs(1))
+    assert not r.ok and "gave up after 3 attempts" in r.error and "500" in r.error
+    assert server.n_requests == 3
+
+
+@pytest.mark.parametrize("fault,words", [("401", "key"), ("404", "base_url")])
+def test_auth_and_not_found_stop_the_run_naming_the_endpoint(server, tmp_path, fault, words):
+    c = client_for(server, tmp_path)
+    server.enqueue(*[fault] * 50)
+    with pytest.raises(TeacherError, match=rf"endpoint 'fake'.*{fault}.*{words}"):
+        c.run(reqs(3))
+    assert server.n_requests <= 3  # no retries
+
+
+def test_bad_request_fails_the_row_without_retry(server, tmp_path):
+    c = client_for(server, tmp_path)
+    server.enqueue("400")
+    (r,) = c.run(reqs(1))
+    assert not r.ok and r.error.startswith("endpoint 'fake': 400") and server.n_requests == 1
+
+
+def test_structured_output_parse_retry_then_failure(server, tmp_path):
+    c = client_for(server, tmp_path, parse_retries=2)
+    server.enqueue("badjson")
+    (r,) = c.run(reqs(1, schema=Verdict))
+    assert r.ok and r.parsed == {"label": "x", "score": 0.5} and server.n_requests == 2
+    body = server.bodies[-1]
+    assert '"json_schema"' in body and '"Verdict"' in body
+    server.enqueue("badjson", "badjson", "badjson")
+    (r,) = c.run(reqs(1, prefix="z", schema=Verdict))
+    assert not r.ok and "unparseable after 3 replies" in r.error and "not JSON" in r.error
+    assert c.accounting.to_dict()["total"]["parse_retries"] == 3
+
+
+def test_schema_mismatch_is_a_parse_failure(tmp_path):
+    with FakeOpenAIServer(responder=lambda body: Scripted('{"label": 3}')) as srv:
+        c = client_for(srv, tmp_path, parse_retries=0)
+        (r,) = c.run(reqs(1, schema=Verdict))
+        assert not r.ok and "Verdict" in r.error
+
+
+def test_cache_makes_second_run_free_and_keys_exact_request(server, tmp_path):
+    c = client_for(server, tmp_path)
+    first = c.run(reqs(5))
+    assert server.n_requests == 5
+    c2 = client_for(server, tmp_path)
+    again = c2.run(reqs(5))
+    assert server.n_requests == 5 and all(r.cached for r in again)
+    assert [r.content for r in again] == [r.content for r in first]
+    assert c2.accounting.to_dict()["total"]["cached"] == 5 and c2.accounting.to_dict()["total"]["requests"] == 0
+    # any change to the exact request is a new key: params, sample index, schema, tools
+    variants = [Request([{"role": "user", "content": "q0"}], params={"temperature": 0.1}),
+                Request([{"role": "user", "content": "q0"}], sample=1),
+                Request([{"role": "user", "content": "q0"}], schema=Verdict),
+                Request([{"role": "user", "content": "q0"}], tools=[{"type": "function", "function": {"name": "f"}}])]
+    hashes = {c2.prepare(v)[0] for v in variants} | {first[0].request_hash}
+    assert len(hashes) == 5
+
+
+def test_length_rows_reused_until_budget_grows_or_regenerate(tmp_path):
+    with FakeOpenAIServer() as srv:
+        srv.enqueue("length")
+        c = client_for(srv, tmp_path, params={"max_tokens": 16})
+        out = c.run(reqs(3))
+        assert [r.finish_reason for r in out].count("length") == 1 and srv.n_requests == 3
+        assert client_for(srv, tmp_path, params={"max_tokens": 16}).run(reqs(3)) and srv.n_requests == 3
+        # a bigger budget re-asks only the truncated row; finished rows are reused
+        bigger = client_for(srv, tmp_path, params={"max_tokens": 64}).run(reqs(3))
+        assert srv.n_requests == 4 and all(r.finish_reason == "stop" for r in bigger)
+        srv.enqueue("length")
+        client_for(srv, tmp_path, params={"max_tokens": 64}).run(reqs(2, prefix="L"))
+        assert srv.n_requests == 6
+        regen = TeacherClient(srv.endpoint(params={"max_tokens": 64}), cache=RequestCache(tmp_path / "cache.sqlite"),
+                              regenerate={"length"})
+        regen.run(reqs(2, prefix="L"))
+        assert srv.n_requests == 7  # only the one truncated row
+
+
+def test_failed_rows_are_cached_unless_regenerated(server, tmp_path):
+    c = client_for(server, tmp_path, max_retries=0)
+    server.enqueue("500")
+    assert not c.run(reqs(1))[0].ok
+    assert not client_for(server, tmp_path).run(reqs(1))[0].ok and server.n_requests == 1
+    r = TeacherClient(server.endpoint(), cache=RequestCache(tmp_path / "cache.sqlite"), regenerate={"failed"}).run(reqs(1))
+    assert r[0].ok and server.n_requests == 2
+
+
+def test_sliding_window_is_not_lock_step(tmp_path):
+    slow_ids = {"q3"}
+
+    def responder(body):
+        last = body["messages"][-1]["content"]
+        return Scripted(f"Answer: {last}", delay=1.0 if last in slow_ids else 0.05)
+
+    with FakeOpenAIServer(responder=responder) as srv:
+        c = client_for(srv, max_concurrency=8)
+        t0 = time.monotonic()
+        c.run(reqs(64))
+        took = time.monotonic() - t0
+        # lock-step batches of 8 would take >= 1.0 + 7 * 0.05; the window keeps the 7 other slots busy
+        assert took < 1.3, took
+        assert 7 <= srv.peak_in_flight <= 8
+
+
+def test_adaptive_concurrency_backs_off_on_errors(tmp_path):
+    with FakeOpenAIServer(latency=0.02) as srv:
+        c = client_for(srv, max_concurrency=32, concurrency="adaptive", max_retries=10)
+        srv.enqueue(*["503"] * 20)
+        out = c.run(reqs(40))
+        assert all(r.ok for r in out)
+        assert c.limit.limit < 32 and c.limit.changes > 0
+    # fixed endpoints (rpm/tpm set) keep their limit
+    assert not srv.endpoint(rpm=100).adaptive and srv.endpoint().adaptive
+
+
+def test_adaptive_limit_object():
+    from synthesis.teachers import AdaptiveLimit
+
+    async def go():
+        lim = AdaptiveLimit(16, adaptive=True, increase_after=2)
+        for _ in range(3):
+            await lim.acquire()
+            await lim.release(False)
+        low = lim.limit
+        for _ in range(20):
+            await lim.acquire()
+            await lim.release(True, 0.1, 10)
+        return low, lim.limit
+
+    low, recovered = asyncio.run(go())
+    assert low == pytest.approx(16 * 0.75**3) and recovered > low
+
+
+def test_token_bucket_limits_rate():
+    async def go():
+        b = TokenBucket(per_minute=600)  # 10/s, burst 600
+        b.level = 0
+        t0 = time.monotonic()
+        for _ in range(5):
+            await b.acquire(1)
+        return time.monotonic() - t0
+
+    assert 0.35 <= asyncio.run(go()) <= 1.5
+
+
+def test_rpm_limited_endpoint_end_to_end(server, tmp_path):
+    c = client_for(server, rpm=1200)  # 20/s after the burst
+    c._rpm.level = 0
+    t0 = time.monotonic()
+    c.run(reqs(10))
+    assert time.monotonic() - t0 >= 0.4
+
+
+def test_endpoint_config_refuses_keys_and_names_the_file(tmp_path):
+    p = tmp_path / "t.yaml"
+    p.write_text("endpoints:\n  - {name: a, base_url: http://x/v1, model: m, api_key: sk-123}\n")
+    with pytest.raises(TeacherConfigError, match="t.yaml.*'a'.*credential"):
+        load_endpoints(p)
+    p.write_text("endpoints:\n  - {name: a, base_url: http://x/v1, model: m, max_concurrency: 0}\n")
+    with pytest.raises(TeacherConfigError, match="t.yaml: endpoint 'a'"):
+        load_endpoints(p)
+    eps = load_endpoints()  # the shipped recipes/teachers.yaml
+    assert {"deepseek-chat", "vllm-local"} <= set(eps) and eps["vllm-local"].adaptive
+    ep = eps["deepseek-chat"].model_copy(update={"api_key_env": "HUIJIN_TEST_UNSET_KEY"})
+    with pytest.raises(TeacherConfigError, match="HUIJIN_TEST_UNSET_KEY"):
+        ep.api_key()
+
+
+def test_accounting_merges_teachers():
+    acc = Accounting()
+    acc.of("a:m").requests += 2
+    acc.of("b:m").requests += 3
+    acc.of("b:m").cost_usd += 0.5
+    d = acc.to_dict()
+    assert d["total"]["requests"] == 5 and d["total"]["cost_usd"] == 0.5 and set(d["by_teacher"]) == {"a:m", "b:m"}

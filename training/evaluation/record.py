@@ -1,0 +1,90 @@
+"""Evaluation scores in the catalog: stored in a run's metrics under ``eval`` (the run's output model) and
+``eval_input`` (its input model: the base column of the ablation table), and compared across stage runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+STAGE_ORDER = ["cpt", "sft", "reasoning_rl", "agentic_rl", "general_rl"]
+
+
+def store_scores(store, run_id: str, summary: dict[str, Any], key: str = "eval") -> dict[str, Any]:
+    """Merge one suite's summary into ``metrics[key][suite]`` of a run (other suites are kept)."""
+    rec = store.runs.get(run_id)
+    cur = dict((rec.get("metrics") or {}).get(key) or {})
+    cur[summary["suite"]] = summary
+    return store.runs.update(run_id, metrics={key: cur})
+
+
+def evaluate_runs(store, run_ids: list[str], suite: str, limit: int | None = None, base: bool = True,
+                  progress: bool = False) -> list[dict[str, Any]]:
+    """Evaluate each run's output model (and the first run's input model as the base) and store the scores."""
+    from .harness import evaluate_model
+
+    runs = sorted((store.runs.get(r) for r in run_ids), key=_order)
+    out = []
+    for i, rec in enumerate(runs):
+        if i == 0 and base and rec.get("input_model"):
+            s = evaluate_model(rec["input_model"], suite, limit, progress=progress).summary()
+            store_scores(store, rec["run_id"], s, "eval_input")
+        if not rec.get("output_model"):
+            raise ValueError(f"run {rec['run_id']} has no output model (status {rec.get('status')})")
+        s = evaluate_model(rec["output_model"], suite, limit, progress=progress).summary()
+        out.append(store_scores(store, rec["run_id"], s))
+    return out
+
+
+def after_stage(store, rec: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
+    """The trainer's hook after a stage: when the stage config names ``eval_suite``, evaluate its output model
+    (and, for a run without an earlier evaluated stage, its input model) and store the scores in the run."""
+    suite = cfg.get("eval_suite")
+    if not suite or not rec.get("output_model"):
+        return rec
+    earlier = [r for r in store.runs.ls(rec.get("snapshot")) if r["run_id"] != rec["run_id"]
+               and r.get("output_model") == rec.get("input_model")]
+    return evaluate_runs(store, [rec["run_id"]], suite, cfg.get("eval_limit"), base=not earlier)[0]
+
+
+def _order(rec: dict[str, Any]) -> tuple[int, str]:
+    st = rec.get("stage")
+    return (STAGE_ORDER.index(st) if st in STAGE_ORDER else len(STAGE_ORDER), rec.get("started_at") or "")
+
+
+def ablation(store, run_ids: list[str], suite: str | None = None, detail: bool = True) -> dict[str, Any]:
+    """The stage-by-stage table: one column per model (base → cpt → sft → reasoning_rl → agentic_rl →
+    general_rl), one row per score (overall, each task, each taxonomy leaf, each language)."""
+    runs = sorted((store.runs.get(r) for r in run_ids), key=_order)
+    if suite is None:
+        for r in runs:
+            ev = (r.get("metrics") or {}).get("eval") or {}
+            if ev:
+                suite = sorted(ev)[0]
+                break
+    if suite is None:
+        raise ValueError("none of these runs has evaluation scores (run `huijin eval --model M --suite S --run ID`)")
+    cols: list[tuple[str, dict[str, Any] | None]] = []
+    first = (runs[0].get("metrics") or {}).get("eval_input", {}).get(suite) if runs else None
+    if first:
+        cols.append(("base", first))
+    seen: dict[str, int] = {}
+    for r in runs:
+        name = r["stage"]
+        seen[name] = seen.get(name, 0) + 1
+        label = name if seen[name] == 1 else f"{name}#{seen[name]}"
+        cols.append((label, ((r.get("metrics") or {}).get("eval") or {}).get(suite)))
+    keys = [("overall", lambda s: s.get("overall"))]
+    names: dict[str, list[str]] = {"tasks": [], "taxonomy": [], "lang": []}
+    for _, s in cols:
+        for grp in names:
+            for k in (s or {}).get(grp, {}):
+                if k not in names[grp]:
+                    names[grp].append(k)
+    for k in names["tasks"]:
+        keys.append((f"task:{k}", lambda s, k=k: (s.get("tasks", {}).get(k) or {}).get("accuracy")))
+    if detail:
+        for grp, prefix in (("taxonomy", "leaf"), ("lang", "lang")):
+            for k in names[grp]:
+                keys.append((f"{prefix}:{k}", lambda s, k=k, g=grp: (s.get(g, {}).get(k) or {}).get("accuracy")))
+    rows = [{"metric": label, **{c: (fn(s) if s else None) for c, s in cols}} for label, fn in keys]
+    return {"suite": suite, "columns": ["metric"] + [c for c, _ in cols], "rows": rows,
+            "runs": [r["run_id"] for r in runs]}
