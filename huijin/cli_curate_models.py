@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from .apps import curate
-from .common import JsonOpt, StoreOpt, console, fail, open_store, print_json, print_table
+from .common import JsonOpt, StoreOpt, console, err_console, fail, open_store, print_json, print_table
 
 
 def _guard(fn):
@@ -68,7 +68,7 @@ def train_classifier_cmd(
     test_split: float = typer.Option(0.1, "--test-split", help="held-out share, split by document group"),
     out: Path = typer.Option(None, "--out", help="model folder (default ./classifiers/NAME)"),
     text_field: str = typer.Option(None, "--text-field", help="text field of input files, if not 'text'"),
-    epoch: int = typer.Option(15, "--epoch"),
+    epoch: int = typer.Option(10, "--epoch"),
     dim: int = typer.Option(32, "--dim"),
     chunk_chars: int = typer.Option(1000, "--chunk-chars", help="training/eval unit size in characters"),
     seed: int = typer.Option(0, "--seed"),
@@ -82,7 +82,7 @@ def train_classifier_cmd(
     cfg = TrainConfig(test_split=test_split, epoch=epoch, dim=dim, chunk_chars=chunk_chars, seed=seed)
     s = open_store(store)
     res = train_classifier(name, positive, negative, out or Path("classifiers") / name, cfg=cfg, store=s,
-                           register=register, text_field=text_field, log=lambda m: console.log(m))
+                           register=register, text_field=text_field, log=lambda m: err_console.log(m))
     if as_json:
         print_json({"model": str(res.model_dir), "artifact": res.artifact_ref, "data": res.data_refs, **res.report})
         return
@@ -228,7 +228,7 @@ def mix_cmd(
     r = load_recipe(recipe, sources=_pairs(source, "--source"), shares=_pairs(share, "--share", float),
                     total_tokens=total_tokens, tokenizer=tokenizer, seed=seed)
     s = open_store(store)
-    m, rep = build_mixture(s, r, name, progress=lambda msg: console.log(msg), recipe_path=str(recipe))
+    m, rep = build_mixture(s, r, name, progress=lambda msg: err_console.log(msg), recipe_path=str(recipe))
     if report:
         report.write_text(json.dumps(rep, ensure_ascii=False, indent=1), encoding="utf-8")
     if as_json:

@@ -68,11 +68,14 @@ def compare(
     snapshot: str | None = typer.Option(None, "--snapshot", help="all runs of this snapshot instead of RUN..."),
     suite: str | None = typer.Option(None, "--suite", help="which stored suite (default: the first found)"),
     detail: bool = typer.Option(True, "--detail/--no-detail", help="rows per taxonomy leaf and language too"),
+    run_eval: bool = typer.Option(False, "--evaluate", help="first evaluate every run's output model (and the first "
+                                  "run's input model) on --suite and store the scores"),
+    limit: int | None = typer.Option(None, "--limit", help="with --evaluate: at most N items per task"),
     store: str | None = StoreOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """The stage ablation table: base → CPT → SFT → reasoning RL → agentic RL → general RL."""
-    from training.evaluation import ablation
+    from training.evaluation import SuiteError, ablation, evaluate_runs
 
     s = open_store(store, create=False)
     ids = list(runs or [])
@@ -80,6 +83,14 @@ def compare(
         ids += [r["run_id"] for r in s.runs.ls(snapshot) if r["run_id"] not in ids]
     if not ids:
         fail("give run ids or --snapshot")
+    if run_eval:
+        from training.engine import setup_env
+
+        setup_env()
+        try:
+            evaluate_runs(s, ids, suite or "fin_dev", limit, progress=not as_json)
+        except (SuiteError, ValueError) as e:
+            fail(str(e))
     try:
         table = ablation(s, ids, suite, detail)
     except (KeyError, ValueError) as e:

@@ -121,6 +121,9 @@ def synth_label(ref: str = typer.Argument(..., help="version to label, e.g. fin-
                 endpoints: Path = EndpointsOpt,
                 cache: Path = typer.Option(Path("work/teacher-cache.sqlite"), "--cache", help="request cache file"),
                 name: str = typer.Option(None, "--name", help="output dataset (default: next version of the input)"),
+                regenerate: list[str] = typer.Option([], "--regenerate",
+                                                      help="ask again for cached rows that were: length | failed"),
+                progress: bool = typer.Option(True, "--progress/--no-progress"),
                 file: Path = TaxFileOpt, store: str = StoreOpt) -> None:
     """Assign taxonomy leaves to every record of a version with a teacher; writes a new version."""
     from catalogs import RefError
@@ -128,13 +131,31 @@ def synth_label(ref: str = typer.Argument(..., help="version to label, e.g. fin-
     from synthesis.teachers import TeacherClient, TeacherConfigError, TeacherError, get_endpoint
 
     try:
-        client = TeacherClient(get_endpoint(endpoint, endpoints), cache=cache)
-        m = label_version(open_store(store, create=False), ref, client, load_taxonomy(file), name=name)
+        if set(regenerate) - {"length", "failed"}:
+            fail(f"--regenerate takes length or failed, got {regenerate}")
+        client = TeacherClient(get_endpoint(endpoint, endpoints), cache=cache, regenerate=regenerate)
+        m = label_version(open_store(store, create=False), ref, client, load_taxonomy(file), name=name,
+                          progress=progress)
     except (TeacherConfigError, TeacherError, RefError, ValueError, FileNotFoundError) as e:
         fail(str(e))
     print_table([{"version": m.ref, "rows": m.rows, "labelled": m.extra.get("labelled"),
                   "failed": sum(m.extra.get("label_failures", {}).values()),
                   "cost_usd": m.extra["teacher_accounting"]["total"]["cost_usd"]}], title="labelled")
+
+
+@synth.command("cache")
+def synth_cache(cache: Path = typer.Argument(Path("work/teacher-cache.sqlite"), help="request cache file"),
+                json_: bool = JsonOpt) -> None:
+    """What a request cache holds: finished rows by status and finish_reason (length rows can be regenerated)."""
+    from synthesis.teachers import RequestCache
+
+    if not cache.exists():
+        fail(f"no request cache at {cache}")
+    stats = RequestCache(cache).stats()
+    if json_:
+        print_json(stats)
+    else:
+        print_table([{"rows": k, "count": v} for k, v in sorted(stats.items())], title=f"request cache {cache}")
 
 
 @synth.command("export")

@@ -24,6 +24,8 @@ def synth_run(
     set_: list[str] = typer.Option([], "--set", help="override a recipe key: KEY=YAML_VALUE (repeatable)"),
     regenerate: list[str] = typer.Option([], "--regenerate", help="ask again instead of using the cache for "
                                                                   "rows that ended with: length | failed"),
+    post: bool = typer.Option(False, "--post", help="then run the recipe's `post:` steps (curation verbs: "
+                                                    "dedup, decontaminate) on the new versions"),
     store: str = StoreOpt,
     json_: bool = JsonOpt,
 ) -> None:
@@ -50,10 +52,12 @@ def synth_run(
             fail(str(e))
         raise
     rows = report.rows()
+    steps = report.recipe_data.get("post") or []
     if json_:
+        done = _run_post(steps, report, s, to_stderr=True) if post else []
         print_json({"recipe": report.recipe, "generator": report.generator, "outputs": rows,
                     "coverage": report.coverage, "teacher": report.teacher, "seconds": round(report.seconds, 2),
-                    "stats": report.stats})
+                    "stats": report.stats, "post": done})
         return
     print_table(rows, ["output", "version", "inputs", "kept", "dropped", "quarantined", "acceptance"],
                 title=f"synth run {report.recipe} ({report.generator})")
@@ -68,5 +72,40 @@ def synth_run(
         t = report.teacher["total"]
         console.print(f"teacher: {t['requests']} requests, {t['cached']} cached, {t['input_tokens']} in / "
                       f"{t['output_tokens']} out tokens, ${t['cost_usd']:.4f}")
-    console.print(f"done in {report.seconds:.1f}s; next: huijin curate dedup / decontaminate on "
-                  + ", ".join(m.ref for m in report.manifests.values()))
+    console.print(f"done in {report.seconds:.1f}s: " + ", ".join(m.ref for m in report.manifests.values()))
+    if post and steps:
+        _run_post(steps, report, s)
+    elif steps:
+        console.print("hygiene: rerun with --post, or run the recipe's post steps (huijin curate dedup / "
+                      "decontaminate) on these versions")
+
+
+def _run_post(steps: list, report, s, to_stderr: bool = False) -> list[dict]:
+    """Run each ``post`` step as ``huijin <args>`` (a subprocess: pillars meet through versions, not imports).
+
+    Placeholders: ``{<output>}`` → the new version ref, ``{<output>_name}`` → its name, ``{store}``,
+    ``{shared}`` → the shared data folder, ``{work}`` → ``<store>/synth-work/<recipe>``."""
+    import subprocess
+    import sys
+
+    from synthesis.generators.context import shared_data_dir
+
+    work = Path(s.root) / "synth-work" / report.recipe
+    work.mkdir(parents=True, exist_ok=True)
+    values = {"store": str(s.root), "shared": str(shared_data_dir()), "work": str(work)}
+    for k, m in report.manifests.items():
+        values[k], values[f"{k}_name"] = m.ref, m.name
+    done = []
+    for step in steps:
+        args = [str(a).format(**values) for a in (step if isinstance(step, list) else str(step).split())]
+        if not to_stderr:
+            console.rule("post: huijin " + " ".join(args))
+        proc = subprocess.run([sys.executable, "-m", "huijin.cli", *args, "--store", str(s.root)],
+                              capture_output=to_stderr, text=True)
+        rc = proc.returncode
+        if to_stderr:  # --json: stdout carries only the JSON document
+            sys.stderr.write((proc.stdout or "") + (proc.stderr or ""))
+        done.append({"step": " ".join(args), "rc": rc})
+        if rc != 0:
+            fail(f"post step failed (exit {rc}): huijin {' '.join(args)}")
+    return done

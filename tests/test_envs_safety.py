@@ -160,3 +160,17 @@ def test_search_finds_passages(env):
     out = json.loads(env.step({"id": "s", "name": "search_docs",
                                "arguments": json.dumps({"query": "dividend approved", "k": 2})})["content"])
     assert out["ok"] and out["result"][0]["id"] == "d#p0"
+
+
+def test_search_over_a_doc_version(store):
+    with store.writer("fin-docs", kind="doc") as w:
+        w.write([{"id": "a", "text": "The bank raised its dividend to $1.20 per share. " * 3},
+                 {"id": "b", "text": "Rainfall in the valley was above average this spring. " * 3}])
+    cfg = {"tools": ["search_docs"], "search": {"doc_version": "fin-docs@1"}}
+    with ToolEnv(cfg, store) as env:
+        out = json.loads(env.step({"id": "s", "name": "search_docs",
+                                   "arguments": json.dumps({"query": "dividend per share"})})["content"])
+        assert out["ok"] and out["result"][0]["id"] == "a#p0" and len(out["result"]) == 1
+    with ToolEnv(cfg) as env:  # without the store the tool reports the problem instead of raising
+        out = json.loads(env.step({"id": "s", "name": "search_docs", "arguments": '{"query": "x"}'})["content"])
+        assert not out["ok"] and "needs the store" in out["error"]

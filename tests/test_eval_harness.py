@@ -130,3 +130,24 @@ def test_suite_errors(tmp_path):
     p.write_text(f"tasks:\n  - {{name: x, format: finqa, path: {bad}}}\n")
     with pytest.raises(SuiteError, match="record 0 .r1. has no qa.question"):
         load_suite(p).items()
+
+
+def test_english_mc_jsonl_and_plain_prompt(tmp_path):
+    from training.evaluation.harness import plain_prompt
+
+    data = tmp_path / "mc.jsonl"
+    rows = [{"id": "q1", "question": "Which ratio measures liquidity?",
+             "options": {"A": "Current ratio", "B": "P/E", "C": "ROE", "D": "Beta"}, "answer": "A"},
+            {"id": "q2", "question": "A bond's price when yields rise?", "options": {"A": "rises", "B": "falls"},
+             "answer": "b"}]
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    p = tmp_path / "s.yaml"
+    p.write_text(f"name: en_mc\nprompt: plain\ntasks:\n  - {{name: mc, format: mc_jsonl, path: {data}, lang: en}}\n")
+    suite = load_suite(p)
+    items = suite.items()
+    assert [it.spec["answer"] for it in items] == ["A", "B"] and items[1].spec["options"] == ["A", "B"]
+    text = plain_prompt(items[0])
+    assert text.endswith("Answer:") and "A. Current ratio" in text and "\\boxed{}" in text
+    # a base model continues after "Answer:", so a bare letter is read as the answer line
+    s = run_suite(suite, scripted({"q1": " A", "q2": " A"})).summary()
+    assert s["tasks"]["mc"]["accuracy"] == 0.5 and s["lang"]["en"]["n"] == 2

@@ -20,7 +20,7 @@ RECIPES = Path(__file__).resolve().parent.parent / "recipes" / "synthesis"
 def synth(*args, store):
     res = runner.invoke(app, ["synth", "run", *args, "--store", str(store), "--json"])
     assert res.exit_code == 0, res.output
-    return json.loads(res.output)
+    return json.loads(res.stdout)
 
 
 def test_every_recipe_is_covered():
@@ -70,6 +70,17 @@ def test_teacher_recipes_against_a_configured_endpoint(tmp_path, shared_data):
             assert o["inputs"] == o["kept"] + o["dropped"] + o["quarantined"], (name, o)
     assert results["evolution"]["stats"]["coverage_ratio"] == 1.0
     assert results["grounded_sft"]["outputs"][0]["kept"] >= 2
+
+
+def test_post_steps_run_the_curation_verbs(tmp_path, shared_data):
+    from catalogs import Store
+
+    out = synth("programmatic_tables", "--limit", "60", "--post", store=tmp_path / "s")
+    assert [p["rc"] for p in out["post"]] == [0, 0]
+    assert "curate decontaminate --input fin-table-rl@1" in out["post"][0]["step"]
+    decont = Store.open(tmp_path / "s").resolve("fin-table-rl-decont")
+    assert decont.kind == "rl" and 0 < decont.rows <= 60
+    assert (tmp_path / "s" / "synth-work" / "programmatic_tables" / "dedup-fin-table-sft.jsonl").is_file()
 
 
 def test_cli_errors(tmp_path):

@@ -148,9 +148,10 @@ class Teacher:
         if not any(json.loads(m["content"]).get("ok") for m in tool_msgs):
             return Scripted(None, "tool_calls", [_call("q1", "sql_query", {
                 "sql": "SELECT value FROM facts WHERE row_label = 'Total revenue' AND column_label = '2019'"})])
-        value = next(json.loads(m["content"])["result"]["rows"][0][0] for m in tool_msgs
-                     if json.loads(m["content"]).get("ok"))
-        return f"Total revenue in 2019 was {value:,.0f} million. \\boxed{{{value:g}}}"
+        rows = next(json.loads(m["content"])["result"]["rows"] for m in tool_msgs if json.loads(m["content"]).get("ok"))
+        if not rows or not isinstance(rows[0][0], (int, float)):
+            return "I could not find the figure. \\boxed{0}"
+        return f"Total revenue in 2019 was {rows[0][0]:,.0f} million. \\boxed{{{rows[0][0]:g}}}"
 
 
 def _call(i, name, args):
@@ -305,8 +306,8 @@ def test_authored_rl_keeps_only_reproducing_programs(teacher, store, shared_data
     assert {"stated_answer_mismatch", "invalid_program", "program_uses_numbers_not_in_context"} <= set(drops)
     recs = list(store.iter_records(rep.manifests["rl"]))
     assert recs
-    from synthesis.rewards import run_program, score
     from synthesis.generators.specs import boxed_answer
+    from synthesis.rewards import run_program, score
 
     for r in recs:
         meta, spec = json.loads(r["meta"]), json.loads(r["reward_spec"])
@@ -339,3 +340,15 @@ def test_teacher_recipe_without_endpoint_is_a_clear_error(store, docs):
 
     with pytest.raises(RecipeError, match="needs a teacher endpoint"):
         run({"generator": "annotate", "input": docs}, store)
+
+
+def test_api_key_never_reaches_the_store(store, docs, monkeypatch):
+    secret = "sk-test-0123456789abcdef-SECRET"
+    monkeypatch.setenv("HUIJIN_TEST_TEACHER_KEY", secret)
+    with FakeOpenAIServer(responder=Teacher(), api_key=secret) as srv:
+        rep = run({"generator": "annotate", "input": docs, "outputs": {"doc": "ann3"}}, store,
+                  endpoint=srv.endpoint(api_key_env="HUIJIN_TEST_TEACHER_KEY"))
+        assert rep.outputs["doc"]["kept"] == 2 and srv.auth_seen == {f"Bearer {secret}"}
+    files = [p for p in store.root.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".sqlite" for p in files)  # the request cache was written
+    assert not [p for p in files if secret.encode() in p.read_bytes()]

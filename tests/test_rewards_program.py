@@ -8,7 +8,15 @@ import math
 import pytest
 from typer.testing import CliRunner
 
-from synthesis.rewards import ProgramError, run_finqa, run_program, run_python_arith, score, verify_convfinqa, verify_finqa
+from synthesis.rewards import (
+    ProgramError,
+    run_finqa,
+    run_program,
+    run_python_arith,
+    score,
+    verify_convfinqa,
+    verify_finqa,
+)
 from synthesis.rewards.verify import load_records
 
 TABLE = [["", "2019", "2018", "2017"], ["net sales", "$ 1,200", "$ 1,000", "800 ( 1 )"],

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import random
 
-import pytest
-
 from training.rl.toy import toy_records
 
 TINY_RL = {"prompts_per_step": 2, "group_size": 4, "max_new_tokens": 8, "max_total_tokens": 256, "max_steps": 2,
@@ -48,12 +46,16 @@ def _general(n: int) -> list[dict]:
              "taxonomy": "general_ability/writing/x", "lang": "en"} for i in range(n)]
 
 
-@pytest.mark.slow
 def test_five_stage_chain_from_one_snapshot(store, tmp_path, shared_data, monkeypatch):
+    from training.engine import free_port
     from training.evaluation import ablation, evaluate_runs
     from training.launch import run_stages
 
     monkeypatch.setenv("HUIJIN_EVAL_DATA", str(shared_data))
+    # the stages run in this process: set the single-rank variables here so they are undone after the test
+    for k, v in {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
+                 "MASTER_PORT": str(free_port())}.items():
+        monkeypatch.setenv(k, v)
     refs = {}
     for name, kind, rows in [("docs", "doc", _docs(200)), ("sft-x", "sft", _sft(40)), ("toy-rl", "rl", toy_records(40)),
                              ("agent-rl", "rl", _agentic(40)), ("general-rl", "rl", _general(20))]:
@@ -66,7 +68,7 @@ def test_five_stage_chain_from_one_snapshot(store, tmp_path, shared_data, monkey
     stages = ["cpt", "sft", "reasoning_rl", "agentic_rl", "general_rl"]
     recs = run_stages(store, "chain", stages, model="tiny", output=tmp_path / "out", config=CONFIG)
     assert [r["stage"] for r in recs] == stages and all(r["status"] == "completed" for r in recs)
-    for a, b in zip(recs, recs[1:]):
+    for a, b in zip(recs, recs[1:], strict=False):
         assert b["input_model"] == a["output_model"]  # each stage starts from the previous stage's export
     ag = recs[3]["metrics"]
     assert ag["rollout"] == "agentic" and ag["steps"] == 2 and ag["consumed_prompts"] == 4

@@ -43,7 +43,8 @@ def setup(tmp_path_factory):
 
 def _run(store, model, out, kill_after=None):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    env.pop("HUIJIN_TRAIN_KILL_AFTER_STEP", None)
+    for k in ("HUIJIN_TRAIN_KILL_AFTER_STEP", "RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)  # an in-process stage run earlier in this session may have set them
     if kill_after:
         env["HUIJIN_TRAIN_KILL_AFTER_STEP"] = str(kill_after)
     return subprocess.run([sys.executable, "-c", RUN, str(store.root), str(model), str(out), json.dumps(CFG)],

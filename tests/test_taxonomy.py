@@ -138,3 +138,26 @@ def test_doc_versions_get_labels_in_meta(store):
                                               "numerical_reasoning/table_text_qa/single_turn_numeric"]
     rows = {r["node"]: r["rows"] for r in coverage(store, m.ref)}
     assert rows["financial_nlp/classification/sentiment"] == 1
+
+
+def test_cli_synth_label_and_cache(store, tmp_path):
+    from huijin.cli import app
+
+    with store.writer("tweets", "sft") as w:
+        w.write([_sft(0, "Stocks look bullish"), _sft(1, "Revenue of 5 million")])
+    with FakeOpenAIServer(responder=_labeller_reply) as srv:
+        eps = tmp_path / "teachers.yaml"
+        eps.write_text(f"endpoints:\n  - {{name: local, base_url: '{srv.base_url}', model: fake-model, "
+                       f"api_key_env: HUIJIN_TEST_LABEL_KEY}}\n")
+        cache = tmp_path / "c.sqlite"
+        args = ["synth", "label", "tweets@1", "--endpoint", "local", "--endpoints", str(eps), "--cache", str(cache),
+                "--no-progress", "--store", str(store.root)]
+        r = CliRunner().invoke(app, args, env={"HUIJIN_TEST_LABEL_KEY": "sk-label-test-key"})
+        assert r.exit_code == 0, r.output
+        assert "tweets@2" in r.output and srv.auth_seen == {"Bearer sk-label-test-key"}
+        r = CliRunner().invoke(app, args, env={})
+        assert r.exit_code == 1 and "HUIJIN_TEST_LABEL_KEY" in r.output
+    assert [x["taxonomy"] for x in store.read_table("tweets@2").to_pylist()] == [
+        "financial_nlp/classification/sentiment", "numerical_reasoning/table_text_qa/single_turn_numeric"]
+    r = CliRunner().invoke(app, ["synth", "cache", str(cache), "--json"])
+    assert json.loads(r.output) == {"ok:stop": 2}

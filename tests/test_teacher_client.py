@@ -244,3 +244,51 @@ def test_accounting_merges_teachers():
     acc.of("b:m").cost_usd += 0.5
     d = acc.to_dict()
     assert d["total"]["requests"] == 5 and d["total"]["cost_usd"] == 0.5 and set(d["by_teacher"]) == {"a:m", "b:m"}
+
+
+def test_adaptive_limit_backs_off_when_latency_per_token_climbs():
+    from synthesis.teachers import AdaptiveLimit
+
+    async def go():
+        lim = AdaptiveLimit(32, adaptive=True, increase_after=1000)
+        for _ in range(20):
+            await lim.acquire()
+            await lim.release(True, 0.1, 100)  # 1 ms per token
+        steady = lim.limit
+        for _ in range(15):
+            await lim.acquire()
+            await lim.release(True, 1.0, 100)  # 10x slower per token: the server is overloaded
+        return steady, lim.limit
+
+    steady, after = asyncio.run(go())
+    assert steady == 32 and after < 32
+
+
+def test_none_fields_in_messages_do_not_change_the_request_hash(server):
+    c = client_for(server)
+    a = Request([{"role": "user", "content": "hi"}])
+    b = Request([{"role": "user", "content": "hi", "tool_calls": None, "tool_call_id": None, "name": None}])
+    assert c.prepare(a)[0] == c.prepare(b)[0]
+
+
+def test_error_texts_never_carry_the_key(monkeypatch):
+    key = "sk-echoed-secret-0123456789"
+    monkeypatch.setenv("HUIJIN_TEST_ECHO_KEY", key)
+
+    def responder(body):
+        return Scripted(None, fault="400")
+
+    with FakeOpenAIServer(api_key="something-else") as srv:  # 401 whose text we make echo the key below
+        c = TeacherClient(srv.endpoint(api_key_env="HUIJIN_TEST_ECHO_KEY"))
+        srv_msg = f"Incorrect API key provided: {key}"
+        import synthesis.teachers.client as mod
+
+        monkeypatch.setattr(mod, "_msg", lambda e: srv_msg)
+        with pytest.raises(TeacherError) as ei:
+            c.run(reqs(1))
+        assert key not in str(ei.value) and "***" in str(ei.value)
+    with FakeOpenAIServer(responder=responder) as srv:
+        c = TeacherClient(srv.endpoint(api_key_env="HUIJIN_TEST_ECHO_KEY"))
+        monkeypatch.setattr(mod, "_msg", lambda e: srv_msg)
+        (r,) = c.run(reqs(1))
+        assert not r.ok and key not in r.error and "***" in r.error

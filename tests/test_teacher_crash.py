@@ -94,3 +94,35 @@ def test_sigkill_then_resume_makes_no_repeated_calls_and_leaks_no_key(tmp_path):
     assert leaks == []
     files = {f.name for f in tmp_path.rglob("*") if f.is_file()}
     assert "cache.sqlite" in files and "manifest.json" in files and "catalog.duckdb" in files
+
+
+SHARD = r"""
+import sys
+from synthesis.teachers import Endpoint, Request, TeacherClient
+
+base_url, cache, rank, world, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+ep = Endpoint(name="fake", base_url=base_url, model="fake-model", max_concurrency=8, timeout=10)
+reqs = [Request([{"role": "user", "content": f"question {i}"}], id=str(i)) for i in range(n) if i % world == rank]
+out = TeacherClient(ep, cache=cache).run(reqs)
+print("OK", sum(r.ok for r in out), flush=True)
+"""
+
+
+def test_several_processes_share_one_cache(tmp_path):
+    """datatrove-style tasks: each process runs its shard against one SQLite cache file at the same time."""
+    script = tmp_path / "shard.py"
+    script.write_text(SHARD)
+    cache = tmp_path / "shared.sqlite"
+    n, world = 120, 3
+    with FakeOpenAIServer(latency=0.01) as srv:
+        procs = [subprocess.Popen([sys.executable, str(script), srv.base_url, str(cache), str(r), str(world), str(n)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  cwd=Path(__file__).parent.parent) for r in range(world)]
+        outs = [p.communicate(timeout=120)[0] for p in procs]
+        assert all(p.returncode == 0 for p in procs), outs
+        assert sum(int(o.split("OK")[1]) for o in outs) == n and srv.n_requests == n
+        assert len(_cached_questions(cache)) == n
+        # the whole set, from one process, is now answered by the cache
+        p = subprocess.run([sys.executable, str(script), srv.base_url, str(cache), "0", "1", str(n)],
+                           capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent.parent)
+        assert "OK 120" in p.stdout and srv.n_requests == n

@@ -197,3 +197,31 @@ def test_stage_registry_and_config_layers():
         assert isinstance(get_stage("unit_test_stage"), Dummy) and Dummy.name == "unit_test_stage"
     finally:
         STAGES.pop("unit_test_stage")
+
+
+def test_mfu_flops_formula():
+    from training.mfu import peak_flops, train_flops
+
+    # 6·N·tokens + 12·L·d·Σ len² / 2: one 2048-token doc vs two 1024-token docs differ only in attention
+    one = train_flops(10**9, 24, 2048, 2048, 2048**2)
+    two = train_flops(10**9, 24, 2048, 2048, 2 * 1024**2)
+    assert one - two == 6 * 24 * 2048 * (2048**2 - 2 * 1024**2)
+    assert two > 6 * 10**9 * 2048
+    import torch
+
+    if not torch.cuda.is_available():
+        assert peak_flops() is None  # MFU is omitted on CPU
+
+
+def test_collate_mask_is_block_diagonal_causal():
+    import torch
+
+    a, b = np.arange(10, 13), np.arange(20, 22)
+    batch = collate([[(a, a), (b, b)]], 7, 0, "4d")
+    seg = torch.tensor([0, 0, 0, 1, 1, 2, 2])  # two documents, then padding as its own block
+    want = (seg[:, None] == seg[None, :]) & torch.ones(7, 7, dtype=torch.bool).tril()
+    assert torch.equal(batch["attention_mask"][0, 0], want)
+    assert batch["position_ids"][0].tolist() == [0, 1, 2, 0, 1, 0, 1]
+    assert batch["labels"][0].tolist() == [-100, 11, 12, -100, 21, -100, -100]
+    f = collate([[(a, a), (b, b)]], 7, 0, "4d_float")["attention_mask"][0, 0]
+    assert torch.equal(f == 0, want) and (f[~want] == torch.finfo(torch.float32).min).all()

@@ -100,6 +100,12 @@ def test_cpt_sft_chain_from_snapshot(env, tmp_path):
         m = AutoModelForCausalLM.from_pretrained(r["output_model"])
         assert m.config.num_hidden_layers == 2
     assert cpt["metrics"]["final_loss"] < cpt["metrics"]["first_loss"]
+    steps = [json.loads(x) for x in (tmp_path / "chain" / "cpt" / "metrics.jsonl").read_text().splitlines()]
+    for s in steps:  # per step: loss, LR, grad norm, tokens/s, padding ratio; MFU only with a known GPU peak
+        assert s["loss"] > 0 and s["lr"] > 0 and s["grad_norm"] > 0 and s["tokens_per_s"] > 0
+        assert 0 <= s["padding_ratio"] < 1 and "mfu" not in s
+    assert steps[1]["lr"] > steps[-1]["lr"]  # cosine decay after warmup
+    assert "val_loss" in steps[2]  # eval_every=3
     picks = cpt["metrics"]["picks"]  # docs were tokenized into tokens versions, 75/25 as the snapshot weighs
     assert sorted(k.split(".tok-")[0] for k in picks) == ["fin-docs", "gen-docs"]
     fin, gen = (v for k, v in sorted(picks.items()))

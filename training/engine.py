@@ -98,6 +98,11 @@ def lr_lambda(warmup: int, total: int, min_ratio: float):
     return f
 
 
+def warmup_steps(cfg: dict[str, Any], total_steps: int) -> int:
+    """The configured warmup, but never more than half the run (a short run would otherwise never reach peak LR)."""
+    return min(int(cfg.get("warmup_steps", 0)), total_steps // 2)
+
+
 def build_engine(model, cfg: dict[str, Any], total_steps: int, ds_path: str | Path | None = None):
     """``deepspeed.initialize`` with a torch AdamW client optimizer (no fused-Adam JIT) and the LR schedule."""
     import deepspeed
@@ -109,7 +114,7 @@ def build_engine(model, cfg: dict[str, Any], total_steps: int, ds_path: str | Pa
     opt = torch.optim.AdamW(groups, lr=float(cfg["lr"]), betas=tuple(cfg.get("betas", (0.9, 0.95))), eps=1e-8,
                             foreach=False)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lr_lambda(int(cfg["warmup_steps"]), total_steps, float(cfg["min_lr_ratio"])))
+        opt, lr_lambda(warmup_steps(cfg, total_steps), total_steps, float(cfg["min_lr_ratio"])))
     conf = ds_config(cfg, ds_path)
     engine, _, _, _ = deepspeed.initialize(model=model, optimizer=opt, lr_scheduler=sched, config=conf)
     return engine, conf

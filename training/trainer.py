@@ -87,6 +87,11 @@ def run_loop(engine, loader: PackedLoader, val: PackedLoader | None, cfg: dict[s
     st = LoopState()
     cs = load_checkpoint(engine, ckpt_dir, client["plan_hash"])
     if cs is not None:
+        if int(cs.get("global_batch", loader.global_batch)) != loader.global_batch:
+            from .engine import ResumeError
+
+            raise ResumeError(f"checkpoint in {ckpt_dir} used a global batch of {cs['global_batch']} sequences, this run "
+                              f"uses {loader.global_batch} (micro × accum × ranks): resuming would skip or repeat data")
         st.step, st.consumed = int(cs["step"]), int(cs["consumed"])
         if rank == 0:
             print(f"resumed from {ckpt_dir} at step {st.step} ({st.consumed} sequences consumed)", flush=True)
@@ -143,7 +148,7 @@ def run_loop(engine, loader: PackedLoader, val: PackedLoader | None, cfg: dict[s
                 log.write(json.dumps(rec) + "\n")
                 log.flush()
         if save_every and (st.step % save_every == 0 or st.step == total_steps):
-            cs = {**client, "consumed": st.consumed}
+            cs = {**client, "consumed": st.consumed, "global_batch": loader.global_batch}
             tag = save_checkpoint(engine, ckpt_dir, st.step, cs)
             if rank == 0:
                 write_client_meta(ckpt_dir, tag, {**cs, "step": st.step})

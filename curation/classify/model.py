@@ -26,6 +26,7 @@ class ClassifierInfo:
     positive_label: str = POS
     normalizer_version: int = NORMALIZER_VERSION
     max_chars: int = DEFAULT_MAX_CHARS
+    length_token: bool = False
     thresholds: dict[str, float] = field(default_factory=dict)  # suggested per language (best F1 on held-out)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -81,7 +82,7 @@ class FastTextModel:
         return self._model
 
     def normalize(self, text: str) -> str:
-        return normalize_text(text, self.info.max_chars)
+        return normalize_text(text, self.info.max_chars, self.info.length_token)
 
     def predict_normalized(self, lines: list[str]) -> np.ndarray:
         """P(positive) for already-normalised lines (one C++ call for the whole batch)."""

@@ -17,10 +17,15 @@ DEFAULT_MAX_CHARS = 20_000
 _SEP = re.compile(r"[\s,.;:!?()\[\]{}\"“”‘’'`«»|*#=_~<>/\\、，。；：？！（）《》【】「」…—–-]+")
 
 
-def normalize_text(text: str, max_chars: int | None = DEFAULT_MAX_CHARS) -> str:
-    """One line of normalised text for fastText (the same at train and score time)."""
-    if max_chars and len(text) > max_chars:
+def normalize_text(text: str, max_chars: int | None = DEFAULT_MAX_CHARS, length_token: bool = False) -> str:
+    """One line of normalised text for fastText (the same at train and score time).
+
+    ``length_token`` prepends ``__lenN__`` (N = log2 of the character count): fastText averages word
+    vectors and so cannot see length, which quality labels (e.g. Gopher's minimum word count) depend on."""
+    n = len(text)
+    if max_chars and n > max_chars:
         text = text[:max_chars]  # long documents: the head decides (keeps scoring O(max_chars))
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text)
-    return _SEP.sub(" ", text.lower()).strip()
+    out = _SEP.sub(" ", text.lower()).strip()
+    return f"__len{max(n, 1).bit_length()}__ {out}" if length_token else out

@@ -59,7 +59,7 @@ def load_filings(path: str) -> list[list[Any]]:
 
 
 def env_config(ctx: TableContext, others: list[TableContext], filings: list[list[Any]] | None,
-               max_calls: int) -> dict[str, Any]:
+               max_calls: int, docs: str | None = None) -> dict[str, Any]:
     facts, reports, texts = [], [], []
     for c in [ctx, *others]:
         f, r = facts_rows(c)
@@ -70,8 +70,11 @@ def env_config(ctx: TableContext, others: list[TableContext], filings: list[list
                                                                              "rows": reports}}
     if filings:
         tables["filings"] = {"columns": [[f, "VARCHAR"] for f in FILING_FIELDS], "rows": filings}
+    search: dict[str, Any] = {"passages": texts}
+    if docs:  # a doc version searched next to the report texts (replay needs the store: ToolEnv(cfg, store))
+        search["doc_version"] = docs
     return {"tools": ["sql_query", "calculator", "search_docs"], "max_calls": max_calls,
-            "sql": {"tables": tables, "max_rows": 50, "timeout_s": 2.0}, "search": {"passages": texts}}
+            "sql": {"tables": tables, "max_rows": 50, "timeout_s": 2.0}, "search": search}
 
 
 def sql_literal(s: str) -> str:
@@ -205,6 +208,7 @@ def generate(run: RunContext) -> None:
     max_calls = int(cfg.get("max_calls", 8))
     templates = list(cfg.get("templates") or TEMPLATES)
     filings = load_filings(cfg["filings"]) if cfg.get("filings") else None
+    docs = run.store.resolve(str(cfg["docs"])).ref if cfg.get("docs") else None
     rl = run.outputs.open("rl", run.output_name("rl"), "rl")
     sft = run.outputs.open("sft", run.output_name("sft"), "sft") if cfg.get("trajectories", True) else None
     contexts: list[TableContext] = []
@@ -219,8 +223,8 @@ def generate(run: RunContext) -> None:
         if run.limit_reached(rl.kept):
             break
         others = rng.sample(contexts[:idx] + contexts[idx + 1:], min(n_distractors, len(contexts) - 1))
-        env_cfg = env_config(ctx, others, filings, max_calls)
-        with ToolEnv(env_cfg) as env:
+        env_cfg = env_config(ctx, others, filings, max_calls, docs)
+        with ToolEnv(env_cfg, run.store) as env:
             grid = numeric_grid(ctx.table, ctx.text)
             tasks = [t for t in [_lookup_task(ctx, rng)] if t]
             for _ in range(per_report * 3):

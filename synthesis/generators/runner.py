@@ -51,6 +51,7 @@ class RunReport:
     teacher: dict[str, Any] | None = None
     seconds: float = 0.0
     stats: dict[str, Any] = field(default_factory=dict)
+    recipe_data: dict[str, Any] = field(default_factory=dict)
 
     @property
     def primary(self) -> Manifest:
@@ -123,7 +124,7 @@ def run(recipe: str | Path | dict[str, Any], store: Store, name: str | None = No
     module = importlib.import_module(f"{__package__}.{GENERATORS[gen_name]}")
     t0 = time.time()
     parents = list(data.get("parents") or [])
-    for key in ("input", "tasks", "judge_input"):
+    for key in ("input", "tasks", "docs"):
         if data.get(key):
             parents.append(store.resolve(str(data[key])).ref)
     factory = teacher_factory(endpoint, store, data, teachers_file, regenerate)
@@ -141,7 +142,8 @@ def run(recipe: str | Path | dict[str, Any], store: Store, name: str | None = No
         for k in outs.keys():
             outs.set_extra(k, counts=summaries[k], coverage=coverage[k], stats=ctx.stats,
                            **({"teacher": teacher} if teacher else {}))
-    report = RunReport(rname, gen_name, outs.manifests, summaries, coverage, teacher, time.time() - t0, ctx.stats)
+    report = RunReport(rname, gen_name, outs.manifests, summaries, coverage, teacher, time.time() - t0, ctx.stats,
+                       data)
     report._primary_key = ctx.primary if ctx.primary in outs.manifests else next(iter(outs.manifests))
     return report
 

@@ -49,6 +49,7 @@ class TeacherClient:
         self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
         self._client: openai.AsyncOpenAI | None = None
         self._limit: AdaptiveLimit | None = None
+        self._scrub = lambda text: text  # replaced in _ensure: error texts never carry the key value
         self._rpm = TokenBucket(endpoint.rpm) if endpoint.rpm else None
         self._tpm = TokenBucket(endpoint.tpm) if endpoint.tpm else None
 
@@ -59,7 +60,9 @@ class TeacherClient:
 
             n = self.endpoint.max_concurrency
             http = openai.DefaultAsyncHttpxClient(limits=httpx2.Limits(max_connections=n + 8, max_keepalive_connections=n))
-            self._client = openai.AsyncOpenAI(base_url=self.endpoint.base_url, api_key=self.endpoint.api_key(),
+            key = self.endpoint.api_key()
+            self._scrub = (lambda text: text.replace(key, "***")) if len(key) >= 6 else (lambda text: text)
+            self._client = openai.AsyncOpenAI(base_url=self.endpoint.base_url, api_key=key,
                                               timeout=self.endpoint.timeout, max_retries=0, http_client=http)
             self._limit = AdaptiveLimit(n, self.endpoint.min_concurrency, adaptive=self.endpoint.adaptive)
 
@@ -76,8 +79,9 @@ class TeacherClient:
         """``(request_hash, identity, create_kwargs)`` for a request (no network)."""
         params = {**self.endpoint.params, **req.params}
         schema = req.schema_json()
-        identity = request_identity(self.endpoint.model, req.messages, params, schema, req.tools, req.sample)
-        kwargs: dict[str, Any] = {"model": self.endpoint.model, "messages": [_to_openai(m) for m in req.messages]}
+        wire = [_to_openai(m) for m in req.messages]  # hash what is sent: None fields do not change the key
+        identity = request_identity(self.endpoint.model, wire, params, schema, req.tools, req.sample)
+        kwargs: dict[str, Any] = {"model": self.endpoint.model, "messages": wire}
         extra_body = {}
         for k, v in params.items():
             (kwargs if k in _CREATE_PARAMS else extra_body)[k] = v
@@ -141,14 +145,14 @@ class TeacherClient:
                 ok, seconds = True, time.monotonic() - t0
                 out_tok = _tokens(resp)[1]
             except FATAL as e:
-                raise TeacherError(f"endpoint {ep.name!r} ({ep.base_url}, model {ep.model}): "
-                                   f"{e.status_code} {_msg(e)}" + _hint(e, ep)) from None
+                raise TeacherError(self._scrub(f"endpoint {ep.name!r} ({ep.base_url}, model {ep.model}): "
+                                               f"{e.status_code} {_msg(e)}" + _hint(e, ep))) from None
             except FAIL_ROW as e:
-                reply.error = f"endpoint {ep.name!r}: {e.status_code} {_msg(e)}"
+                reply.error = self._scrub(f"endpoint {ep.name!r}: {e.status_code} {_msg(e)}")
                 usage.errors[str(e.status_code)] += 1
                 return reply
             except RETRYABLE as e:
-                last_error = _describe(e)
+                last_error = self._scrub(_describe(e))
                 usage.errors[last_error.split(":")[0]] += 1
                 retry_after = parse_retry_after(getattr(getattr(e, "response", None), "headers", None))
                 if isinstance(e, openai.RateLimitError) and self._rpm and retry_after:
@@ -161,7 +165,7 @@ class TeacherClient:
                     return reply
                 parse_failures += 1
                 if parse_failures > ep.parse_retries:
-                    reply.error = f"unparseable after {parse_failures} replies: {fill}"
+                    reply.error = self._scrub(f"unparseable after {parse_failures} replies: {fill}")
                     return reply
                 usage.parse_retries += 1
                 continue

@@ -63,7 +63,7 @@ class AdaptiveLimit:
         self.decrease, self.increase_after, self.latency_tolerance = decrease, increase_after, latency_tolerance
         self._ok_streak = 0
         self._cond = asyncio.Condition()
-        self._lat: deque[float] = deque(maxlen=50)  # recent seconds per (1 + output token)
+        self._lat: deque[float] = deque(maxlen=20)  # recent seconds per (1 + output token)
         self._best = float("inf")
         self.peak_in_flight = 0
         self.changes = 0

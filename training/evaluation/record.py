@@ -40,6 +40,10 @@ def after_stage(store, rec: dict[str, Any], cfg: dict[str, Any]) -> dict[str, An
     suite = cfg.get("eval_suite")
     if not suite or not rec.get("output_model"):
         return rec
+    from .suites import load_suite
+
+    if load_suite(suite).name in ((rec.get("metrics") or {}).get("eval") or {}):
+        return rec  # the stage evaluated its own export already (RL stages do)
     earlier = [r for r in store.runs.ls(rec.get("snapshot")) if r["run_id"] != rec["run_id"]
                and r.get("output_model") == rec.get("input_model")]
     return evaluate_runs(store, [rec["run_id"]], suite, cfg.get("eval_limit"), base=not earlier)[0]

@@ -1,13 +1,23 @@
 """RL stages of the QianfanHuijin recipe: GRPO (DAPO token-mean, clip-higher) for finance reasoning RL, agentic
 RL with tool environments, and general RL with judge / reward-model rewards.
 
-Importing this package registers ``reasoning_rl``, ``agentic_rl`` and ``general_rl`` in ``training.stages``.
+Importing this package registers ``reasoning_rl``, ``agentic_rl`` and ``general_rl`` in ``training.stages``;
+it stays light (torch is imported by the pieces that need it, on first use).
 """
 
-from .grpo import clipped_token_loss, group_advantages, token_logprobs
-from .rollout import GenConfig, Sample
-from .stages import AgenticRL, GeneralRL, ReasoningRL
-from .step import RLConfig, grpo_step, torch_updater
+from importlib import import_module
+from typing import Any
 
-__all__ = ["AgenticRL", "GenConfig", "GeneralRL", "RLConfig", "ReasoningRL", "Sample", "clipped_token_loss",
-           "grpo_step", "group_advantages", "token_logprobs", "torch_updater"]
+from .stages import TINY_OVERRIDES, AgenticRL, GeneralRL, ReasoningRL
+
+_LAZY = {"clipped_token_loss": "grpo", "group_advantages": "grpo", "token_logprobs": "grpo", "GenConfig": "rollout",
+         "Sample": "rollout", "RLConfig": "step", "grpo_step": "step", "torch_updater": "step"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["TINY_OVERRIDES", "AgenticRL", "GeneralRL", "ReasoningRL", *_LAZY]

@@ -166,8 +166,8 @@ def execute_rl_stage(job: dict[str, Any], rollout: str = "single") -> dict[str, 
     if cfg.get("eval_suite") and rank == 0:
         from ..evaluation import evaluate_model
 
-        metrics["eval"] = {cfg["eval_suite"]: evaluate_model(str(final), cfg["eval_suite"],
-                                                             limit=cfg.get("eval_limit")).summary()}
+        summary = evaluate_model(str(final), cfg["eval_suite"], limit=cfg.get("eval_limit")).summary()
+        metrics["eval"] = {summary["suite"]: summary}
     result = {"output_model": str(final), "metrics": metrics}
     if rank == 0:
         (out / RESULT).write_text(json.dumps(result, indent=1, default=str))

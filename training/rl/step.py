@@ -38,7 +38,7 @@ class RLConfig:
     @classmethod
     def from_cfg(cls, cfg: dict[str, Any]) -> RLConfig:
         return cls(**{k: type(getattr(cls, k))(v) if not isinstance(getattr(cls, k), str) else v
-                      for k, v in cfg.items() if k in cls.__dataclass_fields__})
+                      for k, v in cfg.items() if k in cls.__dataclass_fields__ and v is not None})
 
     def gen(self) -> GenConfig:
         return GenConfig(self.max_new_tokens, self.temperature, self.top_p, self.max_turns, self.max_total_tokens)

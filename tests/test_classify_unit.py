@@ -1,0 +1,79 @@
+"""Classifier machinery without shared data: normalisation, chunking, metrics, grouped split, inputs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from curation.classify.metrics import best_f1_threshold, binary_report, roc_auc
+from curation.classify.normalize import normalize_text
+from curation.classify.records import InputError, iter_source, parse_source, record_text
+from curation.classify.train import Example, TrainConfig, balance, chunk_text, split_examples, train_classifier
+
+
+def test_normalize_is_spacing_and_width_invariant():
+    assert normalize_text("Röntgen , of Germany , who received 150,782 SEK .") == \
+        normalize_text("Röntgen, of Germany, who received 150,782 SEK.")
+    assert normalize_text("营业收入１２３亿元，同比增长５％。") == normalize_text("营业收入123亿元 同比增长5%")
+    assert "\n" not in normalize_text("line one\nline two\r\n\tthree")
+    assert len(normalize_text("x " * 50_000, max_chars=1000)) <= 1000
+
+
+def test_chunk_text_packs_paragraphs_and_cuts_long_ones():
+    text = "\n".join(["short para"] * 3 + ["word " * 400])
+    chunks = chunk_text(text, chunk_chars=300, min_chars=5)
+    assert chunks[0].startswith("short para\nshort para")
+    assert all(len(c) <= 300 for c in chunks) and len(chunks) >= 7
+    assert chunk_text("tiny", 300, 50) == []
+
+
+def test_metrics_against_hand_computed_values():
+    y = np.array([1, 1, 0, 0, 1, 0], dtype=bool)
+    p = np.array([0.9, 0.6, 0.4, 0.7, 0.2, 0.1])
+    r = binary_report(y, p)
+    assert r["confusion"] == {"tp": 2, "fp": 1, "fn": 1, "tn": 2}
+    assert r["precision"] == pytest.approx(2 / 3, abs=1e-4) and r["f1"] == pytest.approx(2 / 3, abs=1e-4)
+    # 9 positive/negative pairs, 6 ordered correctly (0.9>3, 0.6>2, 0.2>1)
+    assert roc_auc(y, p) == pytest.approx(6 / 9)
+    assert roc_auc(np.array([1, 0], bool), np.array([0.5, 0.5])) == pytest.approx(0.5)
+    assert roc_auc(np.array([1, 1], bool), np.array([0.1, 0.2])) is None
+    assert best_f1_threshold(y, p) in {0.2, 0.6}
+
+
+def test_split_keeps_groups_together_and_balance_oversamples_per_language():
+    exs = [Example(f"t{i}", i % 2 == 0, "en" if i < 60 else "zh", f"g{i // 5}") for i in range(100)]
+    train, test = split_examples(exs, 0.3, seed=1)
+    assert {e.group for e in train}.isdisjoint({e.group for e in test}) and test
+    skewed = [Example("p", True, "zh", "a")] * 3 + [Example("n", False, "zh", "b")] * 9
+    out = balance(skewed, 0)
+    assert sum(e.label for e in out) == 9 and len(out) == 18
+
+
+def test_sources_files_refs_and_filters(tmp_path, store):
+    f = tmp_path / "x.jsonl"
+    f.write_text(json.dumps({"text": "a", "meta": {"label": "keep"}}) + "\n" + json.dumps({"text": "b"}) + "\n")
+    assert [r["text"] for _, r in iter_source(f"{f}#meta.label=keep")] == ["a"]
+    with store.writer("lab", kind="doc") as w:
+        w.write([{"text": "good doc", "meta": {"label": "keep"}}, {"text": "bad doc", "meta": {"label": "drop"}}])
+    assert [r["text"] for _, r in iter_source("lab@1#meta.label=drop", store)] == ["bad doc"]
+    with pytest.raises(InputError, match="no store"):
+        list(iter_source("lab@1"))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "ok"}\n[1, 2]\n')
+    with pytest.raises(InputError, match=r"bad.jsonl:2: expected a JSON object"):
+        list(iter_source(str(bad)))
+    with pytest.raises(InputError, match="field=value"):
+        parse_source("x.jsonl#oops")
+    assert record_text({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}) == "q\na"
+    with pytest.raises(InputError, match="no 'text'"):
+        record_text({"id": 1}, "f:3")
+
+
+def test_training_needs_both_classes(tmp_path):
+    f = tmp_path / "p.jsonl"
+    f.write_text("".join(json.dumps({"text": f"financial statement number {i} " * 10, "lang": "en"}) + "\n"
+                         for i in range(20)))
+    with pytest.raises(ValueError, match="both positive and negative"):
+        train_classifier("x", [str(f)], [str(f) + "#lang=fr"], tmp_path / "m", cfg=TrainConfig(epoch=1))
