@@ -129,7 +129,10 @@ def langid_choice(sets: dict[str, list[str]], lid176: str | None) -> dict:
 
         m = fasttext.load_model(lid176)
         t0 = time.perf_counter()
+        from curation.langid import ALIASES
+
         pred = [m.predict(t.replace("\n", " "))[0][0].removeprefix("__label__") for t in texts]
+        pred = [ALIASES.get(p, p) for p in pred]
         dt = time.perf_counter() - t0
         out["fasttext_lid176"] = {"accuracy": round(sum(p == g for p, (_, g) in zip(pred, cases, strict=True)) / len(cases), 4),
                                   "docs_per_s": round(len(texts) / dt)}

@@ -5,7 +5,9 @@ trained on the shared 10-K text. A random policy never boxes the right number, s
 and no update would run: the step is scored by a (random-init) sequence-classification reward model instead,
 the general-RL path, which gives every group reward variance; the verifier's cost per completion is timed on
 the same completions and reported beside it. The same batch is also generated without the KV cache
-(``use_cache=False``), the baseline our rollouts are compared to.
+(``use_cache=False``), and — when ``trl`` is installed (``pip install trl``; not a project dependency) — the
+anchor, TRL's ``GRPOTrainer``, runs the same steps (same init, prompts, group size, completion budget, DAPO loss,
+ε 0.2/0.28, reward model) in the same process: step time and completion tokens/s side by side, as a ratio.
 No GPU in this task: the vLLM-vs-generate comparison of the issue needs one and is not run. Prints JSON.
 
     python bench/rl_step.py [--steps 5] [--prompts 4] [--group 8] [--new-tokens 64] [--threads 2]
@@ -72,6 +74,7 @@ def main() -> None:
         tok_dir = train_tokenizer(corpus(), Path(tmp) / "tok", vocab_size=2048)
         path = build_tiny_model(tok_dir, Path(tmp) / "model", seed=0)
         tok, model = AutoTokenizer.from_pretrained(str(path)), AutoModelForCausalLM.from_pretrained(str(path))
+        path_model = AutoModelForCausalLM.from_pretrained(str(path))  # the same init for the TRL anchor
         rm_cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=176, num_hidden_layers=2,
                              num_attention_heads=4, num_key_value_heads=2, num_labels=1, pad_token_id=tok.pad_token_id)
         LlamaForSequenceClassification(rm_cfg).save_pretrained(Path(tmp) / "rm")
@@ -96,6 +99,7 @@ def main() -> None:
         return statistics.mean(m[k] for m in steps)
 
     total = mean("t_generate") + mean("t_score") + mean("t_update")
+    anchor = run_trl(path_model, tok, recs, rm, a)
     # the same batch generated without the KV cache (each new token re-reads the whole prefix)
     batch = recs[:a.prompts]
     prompts = [render_prompt(tok, r["prompt"]) for r in batch for _ in range(a.group)]
@@ -128,8 +132,56 @@ def main() -> None:
         "generate_tokens_per_s_kv_cache": round(timings[True], 1),
         "generate_tokens_per_s_no_cache": round(timings[False], 1),
         "kv_cache_speedup": round(timings[True] / timings[False], 2),
+        "ours_completion_tokens_per_s_of_step": round(mean("rollout_tokens") / total, 1),
+        "trl_grpo": anchor,
+        "speedup_vs_trl": (round(anchor["step_s"] / total, 2) if "step_s" in anchor else None),
         "gpu": "not available in this task: generate-vs-vLLM on a ~0.5B model not measured",
     }, indent=1))
+
+
+def run_trl(model, tok, recs: list[dict], rm, a) -> dict:
+    """TRL's GRPOTrainer on the same model, prompts and reward model; median step time after the first."""
+    try:
+        from datasets import Dataset
+        from transformers import TrainerCallback
+        from trl import GRPOConfig, GRPOTrainer
+    except ImportError:
+        return {"skipped": "trl is not installed (pip install trl) — the anchor comparison did not run"}
+
+    def reward(prompts, completions, **kw):
+        from training.rl.rollout import Sample
+
+        samples = [Sample(i, [0], [0], 0, c[0]["content"] if isinstance(c, list) else c)
+                   for i, c in enumerate(completions)]
+        rm([{"prompt": p} for p in prompts], samples)
+        return [s.reward for s in samples]
+
+    stamps: list[float] = []
+
+    class Stamp(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            stamps.append(time.perf_counter())
+
+    with tempfile.TemporaryDirectory() as out:
+        cfg = GRPOConfig(output_dir=out, use_cpu=True, per_device_train_batch_size=a.prompts * a.group,
+                         num_generations=a.group, max_completion_length=a.new_tokens, max_steps=a.steps + 1,
+                         logging_steps=1, save_strategy="no", report_to="none", learning_rate=1e-4, epsilon=0.2,
+                         epsilon_high=0.28, loss_type="dapo", beta=0.0, bf16=False, shuffle_dataset=False,
+                         disable_tqdm=True, top_k=0)
+        ds = Dataset.from_list([{"prompt": r["prompt"]} for r in recs])
+        tr = GRPOTrainer(model=model, reward_funcs=reward, args=cfg, train_dataset=ds, processing_class=tok,
+                         callbacks=[Stamp()])
+        t0 = time.perf_counter()
+        tr.train()
+    steps = [b - x for x, b in zip([t0] + stamps, stamps, strict=True)][1:]  # drop the warm-up step
+    logs = [h for h in tr.state.log_history if "completions/mean_length" in h][1:]
+    step_s = statistics.median(steps)
+    tokens = statistics.mean(h["completions/mean_length"] for h in logs) * a.prompts * a.group
+    import trl
+
+    return {"version": trl.__version__, "step_s": round(step_s, 3), "completion_len_mean":
+            round(statistics.mean(h["completions/mean_length"] for h in logs), 1),
+            "completion_tokens_per_s_of_step": round(tokens / step_s, 1)}
 
 
 if __name__ == "__main__":

@@ -46,7 +46,9 @@ def main() -> None:
     out: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(Path(tmp) / "store")
-        for name in ("programmatic_tables", "agentic_tasks"):
+        from synthesis.generators.context import shared_data_dir
+
+        for name in ("programmatic_tables", "agentic_tasks") if shared_data_dir().is_dir() else ():
             rep = run(name, store)
             rows = sum(s["kept"] for s in rep.outputs.values())
             out[name] = {**summary(rep), "rows_per_s": round(rows / rep.seconds, 1)}
@@ -63,6 +65,8 @@ def main() -> None:
                     ("agentic_sft", {"max_turns": 4, "tasks": agentic}, None),
                     ("judge_filter", {"input": "fin-evol-sft"}, None), ("annotate", {}, None)]
             for name, overrides, limit in jobs:
+                if name == "authored_rl" and not shared_data_dir().is_dir():
+                    continue  # its tables come from the shared data
                 t0 = time.time()
                 rep = run(name, store, endpoint=ep, overrides=overrides, limit=limit)
                 out[name] = {**summary(rep), "wall_s": round(time.time() - t0, 2)}

@@ -270,7 +270,8 @@ class CurationReader(PipelineStep):
 
     def _text(self, path: str, rank: int) -> Iterator[Document]:
         try:
-            raw = gzip.open(path).read() if path.lower().endswith(".gz") else open(path, "rb").read()
+            with (gzip.open(path) if path.lower().endswith(".gz") else open(path, "rb")) as f:
+                raw = f.read()
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
             self._bad(rank, f"invalid_utf8 at byte {e.start}", path, 0)

@@ -18,8 +18,11 @@ Format::
         label: finance_clf                                 #   optional: the name drops are counted under
       - dedup: {threshold: 0.8, exact: true, near: true, against: [fin-web@1]}
 
-Any datatrove ``PipelineStep`` works as a step (filters count drops by reason through their
-``dropped_<reason>`` stats; everything else a step removes is counted as ``<label>:other``). ``dedup`` is
+Any datatrove ``PipelineStep`` (or datatrove-style callable) works as a step: filters count drops by reason
+through their ``dropped_<reason>`` stats, and whatever else a step removes is counted as ``<label>:other``,
+so ``inputs = kept + dropped + quarantined`` always holds. A step that scores documents writes
+``doc.metadata["scores"][name] = probability``: the ``scores`` column of the version gets it (``lang`` holds
+the language-ID score); other metadata lands in ``meta``. ``dedup`` is
 not a step but a barrier: steps before it run in the first stage, MinHash buckets and clustering run
 between, and steps after it run in the last stage. Short names are registered with ``register_step``.
 """

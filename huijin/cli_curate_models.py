@@ -52,6 +52,11 @@ def _progress(it, desc: str):
     return tqdm(it, desc=desc, unit=" rec", mininterval=0.5, leave=False)
 
 
+def _parents(store, input_: str) -> list[str]:
+    """The input version is the parent; a file input is named in the recipe instead."""
+    return [] if _is_file(input_) else [store.resolve(input_).ref]
+
+
 def _is_file(spec: str) -> bool:
     from curation.classify.records import parse_source
 
@@ -71,6 +76,9 @@ def train_classifier_cmd(
     epoch: int = typer.Option(10, "--epoch"),
     dim: int = typer.Option(32, "--dim"),
     chunk_chars: int = typer.Option(1000, "--chunk-chars", help="training/eval unit size in characters"),
+    min_chars: int = typer.Option(80, "--min-chars", help="shorter chunks are not used (counted)"),
+    length_token: bool = typer.Option(False, "--length-token", help="let the model see document length "
+                                      "(quality labels depend on it)"),
     seed: int = typer.Option(0, "--seed"),
     register: bool = typer.Option(True, "--register/--no-register", help="register the model as an artifact"),
     store: str = StoreOpt,
@@ -79,7 +87,8 @@ def train_classifier_cmd(
     """Train a fastText classifier, report held-out quality per language, register it as an artifact."""
     from curation.classify import TrainConfig, train_classifier
 
-    cfg = TrainConfig(test_split=test_split, epoch=epoch, dim=dim, chunk_chars=chunk_chars, seed=seed)
+    cfg = TrainConfig(test_split=test_split, epoch=epoch, dim=dim, chunk_chars=chunk_chars, seed=seed,
+                      min_chars=min_chars, length_token=length_token)
     s = open_store(store)
     res = train_classifier(name, positive, negative, out or Path("classifiers") / name, cfg=cfg, store=s,
                            register=register, text_field=text_field, log=lambda m: err_console.log(m))
@@ -127,9 +136,12 @@ def classify_cmd(
         write_jsonl(output, rows)
     ref = None
     if version:
-        ref = _write_version(s, version, "doc", input_, rows, {"op": "classify", "model": str(clf.path),
-                                                               "thresholds": threshold},
-                             {"below_threshold": counts["dropped_below_threshold"]}, counts["input"])
+        from curation.classify.records import write_version
+
+        recipe = {"op": "classify", "model": model, "score": clf.name, "thresholds": threshold,
+                  "default_threshold": default_threshold, "input": input_}
+        ref = write_version(s, version, "doc", rows, _parents(s, input_), recipe,
+                            {f"{clf.name}_below_threshold": counts["dropped_below_threshold"]}, counts["input"]).ref
     scores = [r["scores"][clf.name] for r in rows]
     print_table([{"input": counts["input"], "kept": counts["kept"], "dropped": counts["dropped_below_threshold"],
                   "mean score": sum(scores) / len(scores) if scores else None, "output": str(output or ""),
@@ -166,45 +178,23 @@ def decontaminate_cmd(
         write_jsonl(output, rows)
     ref = None
     if version:
-        kind = s.resolve(input_).kind if not _is_file(input_) else "doc"
+        from curation.classify.records import write_version
+
+        kind = "doc" if _is_file(input_) else s.resolve(input_).kind
         drops: dict[str, int] = {}
         if mode == "remove":
             for f in rep.flagged:
                 key = "contaminated:" + "+".join(f["benchmarks"])
                 drops[key] = drops.get(key, 0) + 1
-        ref = _write_version(s, version, kind, input_, rows, {"op": "decontaminate", "mode": mode,
-                                                              "benchmarks": benchmark, "config": rep.to_dict()["config"]},
-                             drops, rep.counts["input"])
+        recipe = {"op": "decontaminate", "mode": mode, "benchmarks": benchmark, "config": rep.to_dict()["config"],
+                  "input": input_}
+        ref = write_version(s, version, kind, rows, _parents(s, input_), recipe, drops, rep.counts["input"]).ref
     doc = rep.to_dict()
     doc["version"] = ref
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
     print_table([{"benchmark": b, **v} for b, v in doc["benchmarks"].items()], title="benchmarks")
     print_table([{**doc["counts"], "report": str(report), "version": ref or ""}], title=f"decontaminate ({mode})")
-
-
-def _write_version(s, name: str, kind: str, input_: str, rows: list[dict], recipe: dict, drops: dict[str, int],
-                   inputs: int) -> str:
-    """Write kept rows as a version; parents = the input version (file inputs are named in the recipe).
-    The manifest counts inputs = kept + dropped (per reason)."""
-    from catalogs import SCHEMAS
-
-    parents = [] if _is_file(input_) else [s.resolve(input_).ref]
-    cols = set(SCHEMAS[kind].names)
-    with s.writer(name, kind=kind, parents=parents, recipe={**recipe, "input": input_}) as w:
-        batch = []
-        for r in rows:
-            extra = {k: v for k, v in r.items() if k not in cols}
-            r = {k: v for k, v in r.items() if k in cols}
-            if extra:  # e.g. 'contamination' in flag mode: extras live in meta
-                meta = json.loads(r["meta"]) if isinstance(r.get("meta"), str) and r["meta"] else (r.get("meta") or {})
-                r["meta"] = {**meta, **extra}
-            batch.append(r)
-        w.write(batch, where=input_)
-        for reason, n in drops.items():
-            w.count_drop(reason, n)
-        w.add_inputs(inputs)
-    return w.manifest.ref
 
 
 @curate.command("mix")

@@ -127,6 +127,6 @@ def test_score_records_and_classify_verb(trained, tmp_path):
                                  "--threshold", "zh=0.5", "--store", str(store.root)])
     assert r.exit_code == 0, r.output
     m = store.resolve("zh-fin-scored@1")
-    assert m.inputs == 218 and m.rows + m.drops.get("below_threshold", 0) == 218 and m.rows >= 210
+    assert m.inputs == 218 and m.rows + m.drops.get("fin-domain_below_threshold", 0) == 218 and m.rows >= 210
     assert [p["name"] for p in m.parents] == ["fin-domain-train-positive-fin_zh"]
     assert all(dict(x["scores"])["fin-domain"] >= 0.5 for x in store.iter_records(m))

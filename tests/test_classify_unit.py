@@ -10,7 +10,14 @@ import pytest
 from curation.classify.metrics import best_f1_threshold, binary_report, roc_auc
 from curation.classify.normalize import normalize_text
 from curation.classify.records import InputError, iter_source, parse_source, record_text
-from curation.classify.train import Example, TrainConfig, balance, chunk_text, split_examples, train_classifier
+from curation.classify.train import (
+    Example,
+    TrainConfig,
+    balance,
+    chunk_text,
+    split_examples,
+    train_classifier,
+)
 
 
 def test_normalize_is_spacing_and_width_invariant():

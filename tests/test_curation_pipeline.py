@@ -199,3 +199,13 @@ def test_cli_run_extract_dedup(store, tmp_path, shared_data, paras):
     assert kept[0]["messages"][0]["content"] == paras[7]
     res = runner.invoke(app, ["curate", "run", "nope_recipe", "-i", src, "--store", str(store.root)])
     assert res.exit_code == 1 and "nope_recipe" in res.output
+
+
+def test_parallel_workers_write_one_version(store, tmp_path, paras):
+    """Two ranks in two processes write shards into one staging folder; one commit makes the version."""
+    ins = [_jsonl(tmp_path / "a.jsonl", paras[:3]), _jsonl(tmp_path / "b.jsonl", paras[3:5] + ["", "short"])]
+    m = run_recipe({"name": "par", "steps": ["min_length", "langid"]}, ins, store=store, tasks=2, workers=2)
+    assert_balanced(m)
+    assert m.ref == "par@1" and m.rows == 5 and m.quarantined == {"empty_document": 1}
+    assert m.drops == {"min_length:too_short": 1} and sorted(s.path[:8] for s in m.shards) == ["s1-r0000", "s1-r0000"]
+    assert len(store.ls()) == 1

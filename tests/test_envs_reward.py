@@ -61,7 +61,12 @@ def test_calling_every_tool_scores_less_than_calling_what_is_needed(env):
     wrong = env.reward(trajectory(env, [call(1, "sql_query", SQL), call(2, "calculator", CALC),
                                         call(3, "search_docs", json.dumps({"query": "revenue"}))],
                                   "\\boxed{20\\%}")).score
-    assert wrong < 0.2
+    assert wrong == 0.0
+    # valid but pointless calls earn nothing on a wrong answer (unless the spec asks for format credit)
+    dummy = trajectory(env, [call(1, "sql_query", json.dumps({"sql": "SELECT 1"})),
+                             call(2, "calculator", json.dumps({"expression": "1+1"}))], "\\boxed{3\\%}")
+    assert env.reward(dummy).score == 0.0
+    assert env.reward(dummy, {**SPEC, "tool_credit": "answered"}).score == pytest.approx(0.2)
 
 
 def test_invalid_excess_and_repeated_calls_are_penalised(env):

@@ -33,6 +33,7 @@ def test_programmatic_recipes_need_no_endpoint(tmp_path, shared_data):
     out = synth("programmatic_tables", "--limit", "40", store=tmp_path / "s")
     rl = next(o for o in out["outputs"] if o["output"] == "rl")
     assert rl["version"] == "fin-table-rl@1" and rl["kept"] == 40
+    assert rl["inputs"] == rl["kept"] + rl["dropped"] + rl["quarantined"]  # the limit's leftovers are counted
     assert sum(out["coverage"]["rl"].values()) == 40
     out = synth("agentic_tasks", "--limit", "10", "--name", "ag", store=tmp_path / "s")
     assert [o["version"] for o in out["outputs"]] == ["ag@1", "ag-sft@1"]

@@ -17,7 +17,8 @@ def _recipe(shared, **kw):
     r = {"name": "t-tables", "generator": "programmatic_tables", "seed": 0,
          "inputs": [str(shared / "finqa/train_100.json"), str(shared / "tatqa/tatqa_dataset_dev_80ctx.json"),
                     str(shared / "convfinqa/convfinqa_dev_100_pot_format.json")],
-         "outputs": {"rl": "t-rl", "sft": "t-sft"}, "generate": {"per_table": 3, "zh_fraction": 0.2}}
+         "outputs": {"rl": "t-rl", "sft": "t-sft"}, "generate": {"per_table": 3, "zh_fraction": 0.2},
+         "program_fraction": 0.2}
     r.update(kw)
     return r
 
@@ -72,14 +73,15 @@ def test_every_task_has_a_gradable_spec_provenance_and_leaf(tables_run):
     recs = list(store.iter_records(rep.manifests["rl"]))
     for r in recs:
         spec = json.loads(r["reward_spec"])
-        assert spec["spec_version"] == 1 and spec["type"] in ("numeric", "exact", "set")
+        assert spec["spec_version"] == 1 and spec["type"] in ("numeric", "exact", "set", "program")
         assert r["taxonomy"] in leaves
         assert r["source"]["generator"] == "programmatic_tables" and r["source"]["recipe"] == "t-tables"
-        assert "\\boxed{}" in r["prompt"][-1]["content"]
+        assert ("<answer>" if spec["type"] == "program" else "\\boxed{}") in r["prompt"][-1]["content"]
     # the gold itself, written in the box, scores 1 (no spec is ungradable or self-contradictory)
     from synthesis.generators.specs import boxed_answer
 
-    bad = [r["id"] for r in recs if score(r["reward_spec"], boxed_answer(json.loads(r["reward_spec"]))).score != 1.0]
+    bad = [r["id"] for r in recs if json.loads(r["reward_spec"])["type"] != "program"
+           and score(r["reward_spec"], boxed_answer(json.loads(r["reward_spec"]))).score != 1.0]
     assert not bad, bad[:5]
     assert {r["lang"] for r in recs} == {"en", "zh"}
 
@@ -150,7 +152,8 @@ def test_worked_solutions_verify_and_end_boxed(tables_run):
         meta = json.loads(s["meta"])
         task = rl[meta["rl_id"]]
         final = s["messages"][-1]
-        assert final["role"] == "assistant" and "\\boxed{" in final["content"].splitlines()[-1]
+        end = "<answer>" if json.loads(task["reward_spec"])["type"] == "program" else "\\boxed{"
+        assert final["role"] == "assistant" and end in final["content"].splitlines()[-1]
         assert score(task["reward_spec"], final["content"]).score == 1.0
         assert s["messages"][:-1] == task["prompt"]
 
@@ -198,3 +201,19 @@ def test_import_rejects_unreadable_gold():
     ctx = TableContext("x", "tatqa", [["", "2019"], ["a", "1"]], "")
     with pytest.raises(ImportRejected):
         import_question(ctx, SourceQuestion("q", "how much?", "n/a", "arithmetic"))
+
+
+def test_program_writing_variants(tables_run):
+    store, rep = tables_run
+    recs = [r for r in store.iter_records(rep.manifests["rl"]) if json.loads(r["reward_spec"])["type"] == "program"]
+    assert len(recs) > 100
+    leaves = {r["taxonomy"] for r in recs}
+    assert leaves == {"numerical_reasoning/table_text_qa/program_generation",
+                      "numerical_reasoning/conversational_qa/multi_turn_program"}
+    for r in recs[:200]:
+        spec = json.loads(r["reward_spec"])
+        assert score(spec, f"<answer>{spec['program']}</answer>").score == 1.0
+        assert score(spec, "<answer>add(1, 1)</answer>").score == 0.0
+        assert score(spec, "<answer>__import__('os').system('id')</answer>").score == 0.0
+    sft = [s for s in store.iter_records(rep.manifests["sft"]) if "<answer>" in s["messages"][-1]["content"]]
+    assert len(sft) == len(recs)

@@ -115,6 +115,10 @@ class Teacher:
         nums = [(lab, float(a.replace(",", "").replace("$", "").strip()), float(b.replace(",", "").replace("$",
                  "").strip())) for lab, a, b in rows if re.fullmatch(r"[\d,.$ ]+", a) and re.fullmatch(r"[\d,.$ ]+", b)]
         k = self.count({"messages": [{"c": user}]}) + _h({"u": user})
+        if not nums and "this passage answers" in user:  # a passage: take two figures from its text
+            figs = [float(x.replace(",", "")) for x in re.findall(r"\$(\d[\d,]*) million", user)]
+            if len(figs) >= 2:
+                nums = [("revenue", figs[0], figs[1])]
         if not nums or nums[0][2] == 0:
             return json.dumps({"question": "What is the total?", "program": "add(1, 2", "answer": "3", "unit": "amount"})
         lab, a, b = nums[0]
@@ -352,3 +356,20 @@ def test_api_key_never_reaches_the_store(store, docs, monkeypatch):
     files = [p for p in store.root.rglob("*") if p.is_file()]
     assert any(p.suffix == ".sqlite" for p in files)  # the request cache was written
     assert not [p for p in files if secret.encode() in p.read_bytes()]
+
+
+def test_grounded_sft_with_judge_pass(teacher, store, docs):
+    rep = run({"generator": "grounded_sft", "input": docs, "passages": 1, "min_passage_chars": 200, "judge": True,
+               "outputs": {"sft": "gj-sft"}}, store, endpoint=ep(teacher))
+    _adds_up(rep)
+    recs = list(store.iter_records(rep.manifests["sft"]))
+    assert len(recs) == 3
+    assert all(dict(r["quality"]) == {"judge_faithfulness": 5.0, "judge_correctness": 5.0} for r in recs)
+
+
+def test_authored_rl_over_passages(teacher, store, docs):
+    rep = run({"generator": "authored_rl", "input": docs, "outputs": {"rl": "ap-rl"}}, store, endpoint=ep(teacher))
+    _adds_up(rep)
+    recs = list(store.iter_records(rep.manifests["rl"]))
+    assert recs and all(json.loads(r["reward_spec"])["answer"] == pytest.approx(18.7011, abs=1e-3) for r in recs)
+    assert "Table:" not in recs[0]["prompt"][-1]["content"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import random
 
-from training.rl.toy import toy_records
+from training.rl.toy import write_toy_rl_versions
 
 TINY_RL = {"prompts_per_step": 2, "group_size": 4, "max_new_tokens": 8, "max_total_tokens": 256, "max_steps": 2,
            "save_every": 2, "lr": 1e-3, "warmup_steps": 0, "update_micro_batch": 8, "val_fraction": 0.1,
@@ -28,24 +28,6 @@ def _sft(n: int) -> list[dict]:
              "taxonomy": "general/math/add", "lang": "en"} for i in range(n)]
 
 
-def _agentic(n: int) -> list[dict]:
-    from synthesis.envs import tool_env_spec
-
-    out = []
-    for i in range(n):
-        spec = tool_env_spec({"spec_version": 1, "type": "numeric", "answer": str(i * 3)}, ["calculator"])
-        out.append({"id": f"a{i}", "prompt": [{"role": "user", "content": f"Use the calculator: {i} * 3?"}],
-                    "reward_spec": json.dumps(spec), "env": json.dumps({"tools": ["calculator"]}),
-                    "taxonomy": "agentic_tool_use/calc/x", "lang": "en"})
-    return out
-
-
-def _general(n: int) -> list[dict]:
-    return [{"id": f"g{i}", "prompt": [{"role": "user", "content": f"Write one sentence about saving, #{i}."}],
-             "reward_spec": json.dumps({"spec_version": 1, "type": "judge", "rubric": "helpfulness"}),
-             "taxonomy": "general_ability/writing/x", "lang": "en"} for i in range(n)]
-
-
 def test_five_stage_chain_from_one_snapshot(store, tmp_path, shared_data, monkeypatch):
     from training.engine import free_port
     from training.evaluation import ablation, evaluate_runs
@@ -57,14 +39,15 @@ def test_five_stage_chain_from_one_snapshot(store, tmp_path, shared_data, monkey
                  "MASTER_PORT": str(free_port())}.items():
         monkeypatch.setenv(k, v)
     refs = {}
-    for name, kind, rows in [("docs", "doc", _docs(200)), ("sft-x", "sft", _sft(40)), ("toy-rl", "rl", toy_records(40)),
-                             ("agent-rl", "rl", _agentic(40)), ("general-rl", "rl", _general(20))]:
+    for name, kind, rows in [("docs", "doc", _docs(200)), ("sft-x", "sft", _sft(40))]:
         with store.writer(name, kind=kind) as w:
             w.write(rows)
         refs[name] = w.manifest.ref
+    refs.update(write_toy_rl_versions(store, 40))
     store.snapshots.create("chain", {"cpt": [(refs["docs"], 1.0)], "sft": [(refs["sft-x"], 1.0)],
-                                     "reasoning_rl": [(refs["toy-rl"], 1.0)], "agentic_rl": [(refs["agent-rl"], 1.0)],
-                                     "general_rl": [(refs["general-rl"], 0.5), (refs["toy-rl"], 0.5)]})
+                                     "reasoning_rl": [(refs["toy-reasoning-rl"], 1.0)],
+                                     "agentic_rl": [(refs["toy-agentic-rl"], 1.0)],
+                                     "general_rl": [(refs["toy-general-rl"], 0.5), (refs["toy-reasoning-rl"], 0.5)]})
     stages = ["cpt", "sft", "reasoning_rl", "agentic_rl", "general_rl"]
     recs = run_stages(store, "chain", stages, model="tiny", output=tmp_path / "out", config=CONFIG)
     assert [r["stage"] for r in recs] == stages and all(r["status"] == "completed" for r in recs)
@@ -77,7 +60,7 @@ def test_five_stage_chain_from_one_snapshot(store, tmp_path, shared_data, monkey
     lines = [json.loads(x) for x in (tmp_path / "out" / "general_rl" / "metrics.jsonl").read_text().splitlines()]
     assert all("reward_none" in x and "t_generate" in x for x in lines)
     # which data trained the final model: one query, through every stage
-    assert {d["dataset"] for d in store.runs.data_of_model(recs[-1]["output_model"])} == {"general-rl", "toy-rl"}
+    assert {d["dataset"] for d in store.runs.data_of_model(recs[-1]["output_model"])} == {"toy-general-rl", "toy-reasoning-rl"}
     evaluate_runs(store, [r["run_id"] for r in recs], "fin_tiny", limit=2)
     table = ablation(store, [r["run_id"] for r in recs], "fin_tiny", detail=False)
     assert table["columns"] == ["metric", "base", *stages]

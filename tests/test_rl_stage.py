@@ -89,3 +89,31 @@ def test_sigkill_resume_matches_uninterrupted_run(setup):
     AutoModelForCausalLM.from_pretrained(rec["output_model"])
     full_final = json.loads((tmp / "full" / "reasoning_rl" / "result.json").read_text())["metrics"]
     assert full_final["reward_last"] == m["reward_last"] and full_final["val_reward"] == m["val_reward"]
+
+
+TWO = """
+import json, sys
+from catalogs import Store
+import training.rl
+from training.launch import run_stages
+cfg = {"reasoning_rl": {"prompts_per_step": 4, "group_size": 4, "max_new_tokens": 1, "lr": 3e-3, "warmup_steps": 0,
+                        "max_steps": 3, "save_every": 3, "zero_stage": 2}}
+recs = run_stages(Store.open(sys.argv[1]), "rl-snap", ["reasoning_rl"], model=sys.argv[2], output=sys.argv[3],
+                  config=cfg, gpus=2)
+print("METRICS", json.dumps(recs[0]["metrics"]))
+"""
+
+
+@pytest.mark.slow
+def test_two_process_zero2_through_the_launcher(setup):
+    store, model, tmp = setup
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR",
+                                                              "MASTER_PORT", "HUIJIN_TRAIN_KILL_AFTER_STEP")}
+    env.update(HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
+    p = subprocess.run([sys.executable, "-c", TWO, str(store.root), str(model), str(tmp / "two")], env=env,
+                       capture_output=True, text=True, timeout=600, cwd=str(ROOT))
+    assert p.returncode == 0, p.stderr[-3000:]
+    m = json.loads(p.stdout.split("METRICS", 1)[1])
+    assert m["world_size"] == 2 and m["steps"] == 3 and m["consumed_prompts"] == 12
+    lines = [json.loads(x) for x in (tmp / "two" / "reasoning_rl" / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == [1, 2, 3] and all(x["rollout_tokens"] == 16 for x in lines)  # both ranks

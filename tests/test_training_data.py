@@ -188,6 +188,10 @@ def test_stage_registry_and_config_layers():
     assert cfg["seq_len"] == 512 and cfg["micro_batch"] == 2  # tiny.yaml over recipes/stages/sft.yaml
     assert cfg["packing"] == {"strategy": "bfd", "window": 10, "long_docs": "truncate"}  # dicts merge
     assert stage_config("cpt", "/some/hf/model")["seq_len"] == 2048  # no tiny layer for a real model
+    pinned = {"epochs": 3.0, "cpt": {"seed": 7}}  # a snapshot's options sit under the user's overrides
+    assert stage_config("cpt", "tiny", {"seed": 8}, pinned)["seed"] == 8
+    assert stage_config("cpt", "tiny", None, pinned)["seed"] == 7
+    assert stage_config("sft", "tiny", None, pinned)["epochs"] == 3.0
 
     @register_stage("unit_test_stage")
     class Dummy(LMStage):

@@ -119,6 +119,9 @@ def test_cpt_sft_chain_from_snapshot(env, tmp_path):
     chain = model_lineage(store, sft["output_model"])  # the SFT model's data includes the CPT data under it
     assert [(c["stage"], sorted(d.split("@")[0] for d in c["data"])) for c in chain] == [
         ("sft", ["fin-sft"]), ("cpt", ["fin-docs", "gen-docs"])]
+    art = store.resolve(sft["metrics"]["artifact"])  # exported model registered with its data as parents
+    assert art.kind == "artifact" and {p["name"] for p in art.parents} == {"fin-sft"}
+    assert AutoModelForCausalLM.from_pretrained(str(store.artifacts.path(art.ref))).config.num_hidden_layers == 2
     listed = {r["run_id"]: r for r in store.runs.ls(snapshot="snap")}
     assert cpt["run_id"] in listed and sft["run_id"] in listed
     # the SFT model learned the answer format: assistant-token loss fell

@@ -70,7 +70,7 @@ def run_stages(store: Store, snapshot: str, stages: list[str], model: str = "tin
     verify_snapshot(store, snap, stages)  # before anything reads them (tokenizer training, tokenization)
     output = Path(output).resolve()
     output.mkdir(parents=True, exist_ok=True)
-    first = stage_config(stages[0], model, config)
+    first = stage_config(stages[0], model, config, snap.get("options"))
     if model == "tiny":
         input_model, tokenizer = prepare_tiny(store, snap, output, first)
     else:
@@ -81,7 +81,7 @@ def run_stages(store: Store, snapshot: str, stages: list[str], model: str = "tin
     records = []
     for name in stages:
         stage = get_stage(name)
-        cfg = stage_config(name, model, config)
+        cfg = stage_config(name, model, config, snap.get("options"))
         ctx = StageContext(store, snap, name, cfg, input_model, tokenizer, output / name)
         spec = stage.plan(ctx)
         run_cfg = {**cfg, "plan_hash": spec.hash, "model": model, "deepspeed_config": deepspeed_config,
@@ -101,6 +101,12 @@ def run_stages(store: Store, snapshot: str, stages: list[str], model: str = "tin
             status = "killed" if isinstance(e, KeyboardInterrupt) else "failed"
             store.runs.finish(run_id, metrics={"error": str(e)[:2000]}, status=status)
             raise
+        if cfg.get("register_artifact"):  # the exported model as a catalog artifact (copied: small models only)
+            parents = [f"{x['dataset']}@{x['version']}" for x in spec.sources]
+            art = store.artifacts.register(f"{snapshot}-{name}-model", "model", result["output_model"], parents=parents,
+                                           metrics={k: result["metrics"].get(k) for k in ("final_loss", "val_loss")},
+                                           recipe={"run_id": run_id, "plan_hash": spec.hash})
+            result["metrics"]["artifact"] = art.ref
         rec = store.runs.finish(run_id, metrics=result["metrics"], output_model=result["output_model"])
         records.append(rec)
         input_model = result["output_model"]

@@ -60,10 +60,12 @@ def get_stage(name: str) -> Stage:
     return STAGES[name]()
 
 
-def stage_config(stage: str, model: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """recipes/stages/<stage>.yaml ← recipes/stages/tiny.yaml (for --model tiny) ← user overrides.
+def stage_config(stage: str, model: str, overrides: dict[str, Any] | None = None,
+                 snapshot_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """recipes/stages/<stage>.yaml ← recipes/stages/tiny.yaml (for --model tiny) ← the snapshot's options
+    (e.g. epochs, seed, seq_len pinned with the data) ← user overrides.
 
-    Overrides may hold common keys and per-stage dicts keyed by stage name."""
+    Options and overrides may hold common keys and per-stage dicts keyed by stage name."""
     def load(p: Path) -> dict:
         return (yaml.safe_load(p.read_text()) or {}) if p.exists() else {}
 
@@ -72,9 +74,9 @@ def stage_config(stage: str, model: str, overrides: dict[str, Any] | None = None
     if model == "tiny":
         t = load(RECIPES / "tiny.yaml")
         layers += [t.get("common", {}), t.get(stage, {})]
-    ov = overrides or {}
     discover()
-    layers += [{k: v for k, v in ov.items() if k not in STAGES}, ov.get(stage) or {}]
+    for ov in (snapshot_options or {}, overrides or {}):
+        layers += [{k: v for k, v in ov.items() if k not in STAGES}, ov.get(stage) or {}]
     cfg = dict(base)
     for layer in layers:
         for k, v in layer.items():

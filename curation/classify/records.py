@@ -164,3 +164,28 @@ def _jsonable(v: Any) -> Any:
     if hasattr(v, "tolist"):
         return v.tolist()
     return str(v)
+
+
+def write_version(store, name: str, kind: str, rows: list[dict[str, Any]], parents: list[str],
+                  recipe: dict[str, Any], drops: dict[str, int], inputs: int, extra: dict[str, Any] | None = None):
+    """Write kept rows as a version of ``kind`` (extras that are not columns go into ``meta``); the manifest
+    counts ``inputs = rows + drops``. Returns the manifest."""
+    from catalogs import SCHEMAS
+
+    cols = set(SCHEMAS[kind].names)
+    batch = []
+    for r in rows:
+        more = {k: v for k, v in r.items() if k not in cols}
+        r = {k: v for k, v in r.items() if k in cols}
+        if more:  # e.g. 'contamination' in flag mode
+            meta = r.get("meta")
+            meta = json.loads(meta) if isinstance(meta, str) and meta else (meta or {})
+            r["meta"] = {**meta, **more}
+        batch.append(r)
+    with store.writer(name, kind=kind, parents=parents, recipe=recipe, extra=extra) as w:
+        if batch:
+            w.write(batch, where=name)
+        for reason, n in drops.items():
+            w.count_drop(reason, n)
+        w.add_inputs(inputs)
+    return w.manifest

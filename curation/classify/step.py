@@ -39,6 +39,8 @@ class ClassifierScoreFilter(BaseFilter):
         default_threshold: ``None`` keeps every document whose language has no threshold (annotate only).
         keep_below: invert the rule (keep documents scoring *below* the threshold).
         batch_size: documents per predict call.
+        store: store root used when ``model`` is an artifact ref (default ``$HUIJIN_STORE``); the stored
+            file is resolved once, here, so workers only need its path.
     """
 
     name = "🤖 huijin classifier score"
@@ -46,11 +48,11 @@ class ClassifierScoreFilter(BaseFilter):
 
     def __init__(self, model: str, name: str | None = None, thresholds: dict[str, float] | None = None,
                  default_threshold: float | None = None, keep_below: bool = False, batch_size: int = 256,
-                 exclusion_writer: DiskWriter | None = None) -> None:
+                 store: str | None = None, exclusion_writer: DiskWriter | None = None) -> None:
         super().__init__(exclusion_writer, batch_size=batch_size)
         from .model import resolve_model_path
 
-        self.classifier = FastTextModel(resolve_model_path(model), name)
+        self.classifier = FastTextModel(resolve_model_path(model, _store_for(model, store)), name)
         self.score_name = self.classifier.name
         self.thresholds = dict(thresholds or {})
         self.default_threshold = default_threshold
@@ -75,6 +77,19 @@ class ClassifierScoreFilter(BaseFilter):
             else:
                 out.append((False, f"{self.score_name}_{'above' if self.keep_below else 'below'}_threshold"))
         return out
+
+
+def _store_for(model: str, store: str | None):
+    """A store only when ``model`` is not a file or folder (i.e. an artifact ref such as ``fin-domain@1``)."""
+    from pathlib import Path
+
+    if Path(model).exists():
+        return None
+    import os
+
+    from catalogs import Store
+
+    return Store.open(store or os.environ.get("HUIJIN_STORE") or "./huijin-store", create=False)
 
 
 def score_records(records: Iterable[tuple[str, dict[str, Any]]], model: FastTextModel, batch_size: int = 512,

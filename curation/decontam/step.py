@@ -108,3 +108,23 @@ def decontaminate_records(records: Iterable[tuple[str, dict[str, Any]]], index: 
         if matches:
             rec["contamination"] = [m.to_dict() for m in matches]
         yield rec
+
+
+def decontaminate_version(store, index: NgramIndex, ref: str, name: str, mode: str = "remove",
+                          recipe: dict[str, Any] | None = None) -> tuple[Any, DecontamReport]:
+    """Decontaminate a doc/sft/rl version into a new version of the same kind (parent: ``ref``); drops are
+    counted per benchmark combination (``contaminated:finqa+tatqa``)."""
+    from ..classify.records import iter_source, write_version
+
+    src = store.resolve(ref)
+    rep = DecontamReport(index, mode)
+    rows = list(decontaminate_records(iter_source(src.ref, store), index, mode, rep))
+    drops: dict[str, int] = {}
+    if mode == "remove":
+        for f in rep.flagged:
+            key = "contaminated:" + "+".join(f["benchmarks"])
+            drops[key] = drops.get(key, 0) + 1
+    rec = {"op": "decontaminate", "mode": mode, "config": asdict(index.config), **(recipe or {})}
+    m = write_version(store, name, src.kind, rows, [src.ref], rec, drops, rep.counts["input"],
+                      extra={"decontamination": {k: v for k, v in rep.to_dict().items() if k != "flagged"}})
+    return m, rep

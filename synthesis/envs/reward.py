@@ -6,11 +6,13 @@
      "max_calls": 8, "weights": {"answer": 0.8, "tools": 0.2},
      "penalties": {"invalid": 0.1, "excess": 0.1, "repeat": 0.05}}
 
-score = w_answer · correct + w_tools · F1(tools used in valid calls, gold_tools) − penalties, clipped to [0, 1].
+score = w_answer · correct + w_tools · F1(tools used in valid calls, gold_tools) · gate − penalties, in [0, 1].
 The tool term is F1, not recall: a trajectory that calls tools the task does not need loses precision, so
-"call everything" scores below "call what is needed" (the exploit of a "predicted ⊇ gold" rule). It is only
-paid when the trajectory ends with an answer. Invalid calls (unknown tool, bad arguments, refused SQL, tool
-errors), calls beyond ``max_calls`` and exact repeats of an earlier call are penalised.
+"call everything" scores below "call what is needed" (the exploit of a "predicted ⊇ gold" rule). ``gate`` is
+the answer's correctness by default (``"tool_credit": "correct"``), so valid but pointless calls cannot earn
+anything on a wrong answer; ``"tool_credit": "answered"`` pays it for any final answer (ToolRL-style format
+credit). Invalid calls (unknown tool, bad arguments, refused SQL, tool errors), calls beyond ``max_calls``
+and exact repeats of an earlier call are penalised.
 """
 
 from __future__ import annotations
@@ -99,7 +101,8 @@ def terms(spec: dict[str, Any], trajectory: list[dict[str, Any]], outcomes: list
     w = {**DEFAULT_WEIGHTS, **(spec.get("weights") or {})}
     pen = {**DEFAULT_PENALTIES, **(spec.get("penalties") or {})}
     answer_score = ans.score if ans.score is not None else 0.0
-    total = w["answer"] * answer_score + (w["tools"] * f1 if has_answer else 0.0)
+    gate = answer_score if spec.get("tool_credit", "correct") == "correct" else float(has_answer)
+    total = w["answer"] * answer_score + w["tools"] * f1 * gate
     total -= pen["invalid"] * invalid + pen["excess"] * excess + pen["repeat"] * repeats
     return {"score": round(min(1.0, max(0.0, total)), 6), "answer": ans.score, "answer_reason": ans.reason,
             "pred": ans.pred, "gold": ans.gold, "tools_f1": round(f1, 4), "used": sorted(used),

@@ -1,4 +1,5 @@
-"""LLM-authored RL tasks: the teacher writes a question, a program and the answer it states, over a table.
+"""LLM-authored RL tasks: the teacher writes a question, a program and the answer it states, over a table
+(``inputs``: FinQA-format files) or a passage (``input``: a ``doc`` version).
 
 A task is kept only if the program, run by the safe interpreter of ``synthesis.rewards`` (never ``eval``),
 reproduces the stated answer within tolerance, and every number the program uses appears in the context
@@ -16,6 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from synthesis.envs.search import passages
 from synthesis.rewards.numbers import parse_quantity
 from synthesis.rewards.program import ProgramError, run_program
 
@@ -40,10 +42,12 @@ class AuthoredTask(BaseModel):
 def author_request(ctx: TableContext, sample: int):
     from synthesis.teachers import Request
 
-    msg = (f"Report excerpt:\n{ctx.text[:2000]}\n\nTable:\n{table_markdown(ctx.table)}\n\n"
-           "Write one new numerical question that this table answers and that needs at least two arithmetic "
+    table = f"Table:\n{table_markdown(ctx.table)}\n\n" if ctx.table else ""
+    what = "table" if ctx.table else "passage"
+    msg = (f"Report excerpt:\n{ctx.text[:2000]}\n\n{table}"
+           f"Write one new numerical question that this {what} answers and that needs at least two arithmetic "
            "steps. Give: `question`; `program` in FinQA DSL (add, subtract, multiply, divide, exp, greater, "
-           "#N step references, const_N) using the table's numbers; `answer` — the value the program gives, "
+           f"#N step references, const_N) using the {what}'s numbers; `answer` — the value the program gives, "
            "as you would state it (e.g. 18.70% or 1,120); `unit` (percent if the answer is a percentage).")
     return Request([{"role": "user", "content": msg}], schema=AuthoredTask, sample=sample)
 
@@ -84,13 +88,24 @@ def check_task(task: dict, ctx: TableContext) -> tuple[str | None, dict | None]:
     return "stated_answer_mismatch", None
 
 
+def _passage_contexts(run: RunContext) -> list[TableContext]:
+    """Passages of a ``doc`` version with at least three figures, as table-less contexts."""
+    ref = run.input_version("input")
+    out = []
+    for rec in run.store.iter_records(ref, columns=["id", "text"]):
+        for p in passages(str(rec["id"]), rec["text"], int(run.recipe.get("passage_chars", 1500))):
+            if len(re.findall(r"\d[\d,]*(?:\.\d+)?", p["text"])) >= 3:
+                out.append(TableContext(p["id"], "doc", [], p["text"], file=ref))
+    return out
+
+
 def generate(run: RunContext) -> None:
     cfg = run.recipe
     rng = random.Random(int(cfg.get("seed", run.seed)))
     per_table = int(cfg.get("per_table", 1))
     out = run.outputs.open("rl", run.output_name("rl"), "rl")
-    contexts = []
-    for path in run.input_paths():
+    contexts = _passage_contexts(run) if cfg.get("input") else []
+    for path in (run.input_paths() if cfg.get("inputs") else []):
         for i, rec, ctx in iter_contexts(path):
             if isinstance(ctx, ContextError):
                 out.consider()

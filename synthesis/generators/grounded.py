@@ -22,7 +22,7 @@ from synthesis.rewards.program import ProgramError, run_program
 from .context import RunContext
 from .leaves import check_leaf
 from .records import assistant, sft_record, system, user
-from .teach import ask, failure, source
+from .teach import ask, failure, judge_for, source
 
 GENERATOR = "grounded_sft"
 TASK_LEAVES = {
@@ -121,6 +121,7 @@ def generate(run: RunContext) -> None:
     reqs = [Request(prompt_for(text, k, leaves, lang), id=pid, schema=QAList, params=cfg.get("params") or {})
             for pid, text, lang in picked]
     replies = ask(run, reqs, "grounded QA")
+    candidates = []
     for (pid, text, lang), reply in zip(picked, replies, strict=True):
         why = failure(reply)
         if why or reply.parsed is None:
@@ -129,17 +130,28 @@ def generate(run: RunContext) -> None:
             continue
         for qa in reply.parsed["items"]:
             out.consider()
-            if run.limit_reached(out.kept):
-                out.drop("over_limit")
-                continue
             problem = support_problem(qa, text)
             if problem:
                 out.drop(problem)
                 continue
             messages = [system(SYSTEM), user(f"Passage:\n{text}\n\nQuestion: {qa['question']}"),
                         assistant(qa["answer"])]
-            meta = {"passage_id": pid, "task_type": qa["task_type"], "evidence": qa["evidence"],
-                    "program": qa.get("program"), "input": ref}
-            out.keep(sft_record(messages, leaves[qa["task_type"]], lang, source(run, GENERATOR, reply), meta))
-            run.progress(1)
+            candidates.append((pid, lang, reply, qa, messages))
+    verdicts: list = [None] * len(candidates)
+    if cfg.get("judge") and candidates:  # an LLM pass on top of the checks: faithful to the passage, correct
+        judge = judge_for(run, list(cfg.get("rubrics") or ["faithfulness", "correctness"]), cfg.get("thresholds"))
+        verdicts = judge.run([c[4] for c in candidates], progress=run.show_progress)
+    for (pid, lang, reply, qa, messages), v in zip(candidates, verdicts, strict=True):
+        if run.limit_reached(out.kept):
+            out.drop("over_limit")
+            continue
+        if v is not None and (v.error or not v.passed):
+            out.drop("judge_failed" if v.error else f"judge_below:{v.failed[0]}")
+            continue
+        meta = {"passage_id": pid, "task_type": qa["task_type"], "evidence": qa["evidence"],
+                "program": qa.get("program"), "input": ref,
+                "judge": None if v is None else {"scores": v.scores, "rationale": v.rationale}}
+        out.keep(sft_record(messages, leaves[qa["task_type"]], lang, source(run, GENERATOR, reply), meta,
+                            quality=None if v is None else v.quality()))
+        run.progress(1)
     run.stats["passages"] = len(picked)

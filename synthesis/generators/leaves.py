@@ -18,6 +18,7 @@ DEFAULT_LEAVES = {
     "extraction": "numerical_reasoning/table_text_qa/span_extraction",
     "conversational": "numerical_reasoning/conversational_qa/multi_turn_numeric",
     "program": "numerical_reasoning/table_text_qa/program_generation",
+    "conversational_program": "numerical_reasoning/conversational_qa/multi_turn_program",
     # agentic environments
     "sql": "agentic_tool_use/data_tools/sql_over_statements",
     "calculator": "agentic_tool_use/computation_tools/calculator_use",

@@ -35,7 +35,8 @@ def context_block(ctx: TableContext) -> str:
     text = ctx.text.strip()
     if len(text) > MAX_TEXT_CHARS:
         text = text[:MAX_TEXT_CHARS].rsplit(" ", 1)[0] + " …"
-    return f"Report excerpt:\n{text}\n\nTable:\n{table_markdown(ctx.table)}"
+    table = f"\n\nTable:\n{table_markdown(ctx.table)}" if ctx.table else ""
+    return f"Report excerpt:\n{text}{table}"
 
 
 def build_prompt(ctx: TableContext, question: str, spec: dict[str, Any], lang: str,
@@ -74,6 +75,7 @@ def generate(run: RunContext) -> None:
     zh_fraction = float(gen_cfg.get("zh_fraction", 0.0))
     do_import = bool(cfg.get("import_questions", True))
     do_solutions = bool(cfg.get("solutions", True))
+    program_fraction = float(cfg.get("program_fraction", 0.0))
     rl = run.outputs.open("rl", run.output_name("rl"), "rl")
     sft = run.outputs.open("sft", run.output_name("sft"), "sft") if do_solutions else None
     origins: dict[str, int] = {}
@@ -87,9 +89,11 @@ def generate(run: RunContext) -> None:
                 continue
             tasks = list(_imported(ctx, rl, run)) if do_import else []
             tasks += list(_generated(ctx, rl, rng, per_table, templates, zh_fraction, run))
+            tasks += _program_variants(ctx, tasks, rl, rng, program_fraction, run)
             for task in tasks:
                 if run.limit_reached(rl.kept):
-                    break
+                    rl.drop("over_limit")  # already counted as an input: it must end somewhere
+                    continue
                 if not rl.keep(task["rl"]):
                     continue
                 origins[task["origin"]] = origins.get(task["origin"], 0) + 1
@@ -162,8 +166,51 @@ def _generated(ctx: TableContext, rl, rng: random.Random, per_table: int, templa
                "meta": meta}
 
 
+PROGRAM_INSTRUCTION = ("Do not compute the answer: write the program that computes it, in FinQA's DSL (add, subtract, "
+                       "multiply, divide, exp, greater, table_max/min/sum/average, #N refers to step N, const_N "
+                       "for constants), inside <answer></answer>, e.g. <answer>subtract(7109, 5989), divide(#0, "
+                       "5989)</answer>.")
+PROGRAM_INSTRUCTION_PY = ("Do not compute the answer: write the arithmetic program that computes it, one assignment "
+                          "per step ending with `ans = ...`, inside <answer></answer>, e.g. <answer>x0 = 7109 - 5989; "
+                          "ans = x0 / 5989</answer>.")
+
+
+def _program_variants(ctx: TableContext, tasks: list[dict], rl, rng: random.Random, fraction: float,
+                      run: RunContext) -> list[dict]:
+    """Program-writing variants of some tasks (``program`` reward type): the policy writes the program,
+    which the verifier runs and compares with the gold program's value."""
+    out = []
+    for t in tasks:
+        if not t["program"] or t["lang"] != "en" or t["meta"].get("dataset") == "tatqa" or rng.random() >= fraction:
+            continue  # TAT-QA's derivations are ours (×100 for percents), not the FinQA/PoT convention
+        rl.consider()
+        history = t["meta"].get("history_turns")
+        question = t["prompt"][-1]["content"].rsplit("\n", 1)[0]  # the question without its answer instruction
+        spec = {"spec_version": 1, "type": "program", "program": t["program"], "dsl": t["dsl"]}
+        if "table_" in t["program"]:
+            spec["table"] = t["table"]
+        answer = f"<answer>{t['program']}</answer>"
+        if score(spec, answer).score != 1.0:
+            rl.drop("program_variant_not_gradable")
+            continue
+        how = PROGRAM_INSTRUCTION_PY if t["dsl"] == "python" else PROGRAM_INSTRUCTION
+        prompt = t["prompt"][:-1] + [user(f"{question}\n{how}")]
+        conversational = len(t["prompt"]) > 2 or bool(history)
+        leaf = "conversational_program" if conversational else "program"
+        meta = dict(t["meta"], origin=t["meta"]["origin"] + ":program")
+        rec = rl_record(prompt, spec, run.leaf(leaf), "en", provenance(GENERATOR, run.recipe_name), meta)
+        out.append({**t, "rl": rec, "prompt": prompt, "spec": spec, "origin": t["origin"] + ":program",
+                    "leaf": rec["taxonomy"], "meta": meta, "solution": answer})
+    return out
+
+
 def _solution(task: dict[str, Any], sft, run: RunContext) -> None:
     sft.consider()
+    if task.get("solution"):  # program variants: the target is the program itself
+        meta = dict(task["meta"], rl_id=task["rl"]["id"])
+        sft.keep(sft_record(task["prompt"] + [assistant(task["solution"])], task["leaf"], task["lang"],
+                            provenance(GENERATOR, run.recipe_name), meta))
+        return
     text = solution_for(task["program"], task["dsl"], task["spec"], task["facts"], task["table"], task["lang"])
     if text is None:
         sft.drop("no_program")

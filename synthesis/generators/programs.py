@@ -124,7 +124,7 @@ def t_share(rng: random.Random, g: Grid, lang: str) -> Candidate | None:
         return None
     c = _col(g, j)
     when = f" in {c}" if c else ""
-    q = (f"{c}{r.label}占{den.label}的百分比是多少？" if lang == "zh"
+    q = (f"在{c}，{r.label}占{den.label}的百分比是多少？" if lang == "zh"
          else f"What was {r.label} as a percentage of {den.label}{when}?")
     return Candidate("share", q, f"divide({num(vn)}, {num(vd)})", "percent", lang, "ratio",
                      [(r.label, c, vn), (den.label, c, vd)])
@@ -198,7 +198,7 @@ def t_sum(rng: random.Random, g: Grid, lang: str) -> Candidate | None:
         return None
     j = rng.choice(common)
     c = _col(g, j)
-    q = (f"{c}{a.label}与{b.label}合计是多少？" if lang == "zh"
+    q = (f"在{c}，{a.label}与{b.label}合计是多少？" if lang == "zh"
          else f"What was the combined total of {a.label} and {b.label} in {c}?")
     return Candidate("sum", q, f"add({num(a.cells[j].value)}, {num(b.cells[j].value)})", "amount", lang,
                      "calculation", [(a.label, c, a.cells[j].value), (b.label, c, b.cells[j].value)])

@@ -52,12 +52,11 @@ class RunReport:
     seconds: float = 0.0
     stats: dict[str, Any] = field(default_factory=dict)
     recipe_data: dict[str, Any] = field(default_factory=dict)
+    primary_key: str = ""  # the output `run_recipe` returns (the first output the generator opened by default)
 
     @property
     def primary(self) -> Manifest:
-        return self.manifests[self._primary_key]
-
-    _primary_key: str = "out"
+        return self.manifests[self.primary_key]
 
     def rows(self) -> list[dict[str, Any]]:
         """One summary row per output: version, inputs, kept, dropped, quarantined, acceptance rate."""
@@ -142,9 +141,9 @@ def run(recipe: str | Path | dict[str, Any], store: Store, name: str | None = No
         for k in outs.keys():
             outs.set_extra(k, counts=summaries[k], coverage=coverage[k], stats=ctx.stats,
                            **({"teacher": teacher} if teacher else {}))
+    primary = ctx.primary if ctx.primary in outs.manifests else next(iter(outs.manifests))
     report = RunReport(rname, gen_name, outs.manifests, summaries, coverage, teacher, time.time() - t0, ctx.stats,
-                       data)
-    report._primary_key = ctx.primary if ctx.primary in outs.manifests else next(iter(outs.manifests))
+                       data, primary)
     return report
 
 

@@ -34,7 +34,7 @@ def source(run: RunContext, generator: str, reply: Any) -> dict[str, Any]:
 
 
 def judge_for(run: RunContext, rubrics: list[str], thresholds: dict[str, int] | None = None):
-    """A Judge on the run's teacher (or on the recipe's ``judge_endpoint``; same cache)."""
+    """A Judge on the run's teacher client (so verdicts share its request cache and accounting)."""
     from synthesis.judge import Judge, get_rubrics
 
     return Judge(run.teacher, get_rubrics(rubrics, thresholds))

@@ -36,6 +36,24 @@ def _dist_helpers(world: int):
     return reduce_tokens, max_chunks, float(world)
 
 
+def global_metrics(m: dict, samples: list, group_size: int, world: int) -> dict:
+    """Reward and group statistics over all ranks (each rank rolls out its own share of the prompts)."""
+    if world == 1:
+        return m
+    import torch
+    import torch.distributed as dist
+
+    r = [x.reward for x in samples if x.reward is not None]
+    groups = len(samples) // group_size
+    t = torch.tensor([sum(r), sum(x * x for x in r), len(r), m["zero_std_group_frac"] * groups, groups,
+                      m["rollout_tokens"], m["samples_trained"]], dtype=torch.float64)
+    dist.all_reduce(t)
+    s, sq, n, zero, g, tokens, trained = t.tolist()
+    mean = s / n if n else None
+    return {**m, "reward_mean": mean, "reward_std": max(sq / n - mean * mean, 0.0) ** 0.5 if n else None,
+            "zero_std_group_frac": zero / max(g, 1), "rollout_tokens": tokens, "samples_trained": int(trained)}
+
+
 def validation_reward(policy, tok, plan, rc, make_env, judge, reward_model, limit: int = 64) -> float | None:
     """Mean greedy reward over held-out prompts (one completion each)."""
     from dataclasses import replace
@@ -131,7 +149,7 @@ def execute_rl_stage(job: dict[str, Any], rollout: str = "single") -> dict[str, 
         step += 1
         consumed += global_prompts
         gn = engine.get_global_grad_norm()
-        rec = {"step": step, **res.metrics, "lr": engine.get_lr()[0], "grad_norm": float(gn) if gn is not None
+        rec = {"step": step, **global_metrics(res.metrics, res.samples, rc.group_size, world), "lr": engine.get_lr()[0], "grad_norm": float(gn) if gn is not None
                else None, "dt": time.perf_counter() - t0, "prompts": [f"{a}:{b}" for a, b in mine]}
         history.append(rec)
         if rank == 0:

@@ -62,3 +62,42 @@ def toy_records(n: int, seed: int = 0, letters: int = 4) -> list[dict[str, Any]]
             "meta": None,
         })
     return out
+
+
+def agentic_toy_records(n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Calculator tasks with a ``tool_env`` spec for the ``synthesis.envs`` environment (agentic RL smoke data)."""
+    from synthesis.envs import tool_env_spec
+
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        a, b = rng.randrange(2, 99), rng.randrange(2, 99)
+        spec = tool_env_spec({"spec_version": 1, "type": "numeric", "answer": str(a * b)}, ["calculator"])
+        out.append({"id": f"agent-toy-{seed}-{i}", "prompt": [{"role": "user", "content": f"Use the calculator: {a} * {b}?"}],
+                    "reward_spec": json.dumps(spec), "env": json.dumps({"tools": ["calculator"]}),
+                    "taxonomy": "agentic_tool_use/toy/calculator", "lang": "en",
+                    "source": {"generator": "training.rl.toy", "teacher": None, "request_hash": None, "recipe": None}})
+    return out
+
+
+def general_toy_records(n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Open questions with a ``judge`` spec (scored by a teacher endpoint or a reward model; None without one)."""
+    topics = ["saving for retirement", "what a bond is", "diversification", "an emergency fund", "compound interest"]
+    return [{"id": f"general-toy-{seed}-{i}",
+             "prompt": [{"role": "user", "content": f"In one sentence, explain {topics[i % len(topics)]}."}],
+             "reward_spec": json.dumps({"spec_version": 1, "type": "judge", "rubric": "correct, helpful, compliant"}),
+             "taxonomy": "general_ability/explain/toy", "lang": "en",
+             "source": {"generator": "training.rl.toy", "teacher": None, "request_hash": None, "recipe": None}}
+            for i in range(n)]
+
+
+def write_toy_rl_versions(store, n: int = 40, seed: int = 0) -> dict[str, str]:
+    """Three small ``rl`` versions for a CPU demo of the RL stages; returns ``{stage: ref}``-style refs
+    (general RL mixes the judge prompts with the verifiable toy ones: weight them in the snapshot)."""
+    refs = {}
+    for name, rows in [("toy-reasoning-rl", toy_records(n, seed)), ("toy-agentic-rl", agentic_toy_records(n, seed)),
+                       ("toy-general-rl", general_toy_records(max(4, n // 2), seed))]:
+        with store.writer(name, kind="rl", recipe={"generator": "training.rl.toy", "n": n, "seed": seed}) as w:
+            w.write(rows)
+        refs[name] = w.manifest.ref
+    return refs
