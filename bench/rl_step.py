@@ -16,6 +16,7 @@ No GPU in this task: the vLLM-vs-generate comparison of the issue needs one and 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -172,8 +173,9 @@ def run_trl(model, tok, recs: list[dict], rm, a) -> dict:
         tr = GRPOTrainer(model=model, reward_funcs=reward, args=cfg, train_dataset=ds, processing_class=tok,
                          callbacks=[Stamp()])
         t0 = time.perf_counter()
-        tr.train()
-    steps = [b - x for x, b in zip([t0] + stamps, stamps, strict=True)][1:]  # drop the warm-up step
+        with contextlib.redirect_stdout(sys.stderr):  # the Trainer prints its logs; stdout is our JSON
+            tr.train()
+    steps = [b - x for x, b in zip([t0] + stamps[:-1], stamps, strict=True)][1:]  # drop the warm-up step
     logs = [h for h in tr.state.log_history if "completions/mean_length" in h][1:]
     step_s = statistics.median(steps)
     tokens = statistics.mean(h["completions/mean_length"] for h in logs) * a.prompts * a.group

@@ -157,3 +157,11 @@ def test_trl_reward_function_takes_columns_as_kwargs():
     completions = [[{"role": "assistant", "content": "Answer: 5"}], [{"role": "assistant", "content": "Answer: 5"}],
                    [{"role": "assistant", "content": "Answer: B"}]]
     assert trl_reward(completions, reward_spec=specs, prompts=None) == [1.0, None, 0.0]
+
+
+def test_set_items_with_thousands_separators_and_and():
+    spec = {"spec_version": 1, "type": "set", "answer": ["$1,073.3", "Software and other"]}
+    assert score(spec, "\\boxed{$1,073.3, Software and other}").score == 1.0
+    partial = score(spec, "Answer: Software and other; $1,073.3; hardware")
+    assert abs(partial.score - 0.8) < 1e-9
+    assert score({"spec_version": 1, "type": "set", "answer": ["a", "b"]}, "Answer: a and b").score == 1.0

@@ -157,7 +157,26 @@ def _exact(spec: dict[str, Any], completion: Any) -> Result:
     return Result(1.0 if ok else 0.0, pred, gold_raw, ("match" if ok else "different label") + f" [{how}]")
 
 
-_ITEM_SPLIT = re.compile(r"\s*(?:[,;\n、，；|]|\band\b|和)\s*")
+# Separators between set items. A comma between digits is a thousands separator ("$1,073.3"), not one.
+_ITEM_SPLIT = re.compile(r"(\s*(?:[;\n、，；|]|(?<!\d),|,(?!\d)|\band\b|和)\s*)")
+
+
+def _set_items(ans: str, gold: set[str], cs: bool) -> set[str]:
+    """Split an answer into items; adjacent pieces are re-joined when together they are a gold item
+    ("Software and other" stays one item when that is what the gold holds)."""
+    parts = _ITEM_SPLIT.split(ans)[:2001]
+    items, seps = parts[0::2], parts[1::2]
+    out, i = [], 0
+    while i < len(items):
+        end = i
+        for j in range(min(len(items) - 1, i + 8), i, -1):
+            joined = items[i] + "".join(seps[k] + items[k + 1] for k in range(i, j))
+            if normalize_label(joined, cs) in gold:
+                end = j
+                break
+        out.append(normalize_label(items[i] + "".join(seps[k] + items[k + 1] for k in range(i, end)), cs))
+        i = end + 1
+    return set(out) - {""}
 
 
 def _set(spec: dict[str, Any], completion: Any) -> Result:
@@ -169,7 +188,7 @@ def _set(spec: dict[str, Any], completion: Any) -> Result:
     ans, how = _answer(spec, completion)
     if ans is None:
         return Result(0.0, None, sorted(gold), "no answer found")
-    pred = {normalize_label(x, cs) for x in _ITEM_SPLIT.split(ans)[:1000]} - {""}
+    pred = _set_items(ans, gold, cs)
     tp = len(pred & gold)
     if not tp:
         return Result(0.0, sorted(pred), sorted(gold), f"no item in common [{how}]")
