@@ -84,10 +84,10 @@ def main() -> None:
             b = loader.micro_batch(s, 0)
             toks += b["input_ids"].numel()
         out[f"loader_tokens_per_s_{mode}"] = round(toks / (time.perf_counter() - t0))
-    # the trainer's consumption on this machine: the tiny model through our DeepSpeed loop at the same seq len
+    # the trainer's consumption on this machine: the tiny model through our DeepSpeed loop, same seq len, one core
     store.snapshots.create("bench", {"cpt": [(tm.ref, 1.0)]}, tokenizer=str(tok))
     cfg = {"seq_len": a.seq_len, "micro_batch": 1, "grad_accum": 1, "max_steps": a.train_steps, "save_every": 0,
-           "eval_every": 0, "val_fraction": 0.0, "warmup_steps": 1}
+           "eval_every": 0, "val_fraction": 0.0, "warmup_steps": 1, "threads": 1}
     rec = run_stages(store, "bench", ["cpt"], model="tiny", output=tmp / "run", config=cfg)[0]
     hist = [json.loads(x) for x in (tmp / "run" / "cpt" / "metrics.jsonl").read_text().splitlines()][1:]
     train_tps = sum(h["tokens_per_s"] for h in hist) / len(hist)

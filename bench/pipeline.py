@@ -1,8 +1,9 @@
 """The full curation recipe (recipes/curation/fin_web.yaml) vs a plain datatrove FineWeb-style pipeline
 (recipes/curation/fineweb_plain.yaml: datatrove's own filters, PII formatter and MinHash settings) on the same
 ../shared/data inputs, one task on one core each, local executor. Prints JSON with docs/s/core, the cost
-ratio (goal: ours ≤ 1.3× the plain one) and what each kept and dropped.
-    python bench/pipeline.py [--tenk N]   (N 10-K filings added; they dominate the run time)
+ratio (goal: ours ≤ 1.3× the plain one) and what each kept and dropped. Runs alternate and the fastest
+of each counts, since the machine's cores are shared.
+    python bench/pipeline.py [--tenk N] [--repeat R]   (N 10-K filings added; they dominate the run time)
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def run(recipe: str, ins: list[str], name: str, store) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tenk", type=int, default=8, help="number of 10-K filings to include (smallest first)")
+    ap.add_argument("--repeat", type=int, default=2, help="alternate runs; the fastest of each counts (shared CPUs)")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from catalogs import Store
@@ -58,8 +60,11 @@ def main() -> None:
         work = Path(tmp)
         store = Store.open(work / "store")
         ins = inputs(work, args.tenk)
-        plain = run("fineweb_plain", ins, "plain", store)
-        ours = run("fin_web", ins, "ours", store)
+        plain = ours = None
+        for i in range(args.repeat):  # distinct names: a re-run of identical content would return the old version
+            p, o = run("fineweb_plain", ins, f"plain-{i}", store), run("fin_web", ins, f"ours-{i}", store)
+            plain = p if plain is None or p["wall_s"] < plain["wall_s"] else plain
+            ours = o if ours is None or o["wall_s"] < ours["wall_s"] else ours
     res = {"bench": "pipeline", "input_paths": len(ins), "plain_datatrove_fineweb": plain, "ours_fin_web": ours,
            "cost_ratio_ours_vs_plain": round(ours["wall_s"] / plain["wall_s"], 3)}
     res["goal"] = {"cost_ratio<=1.3": res["cost_ratio_ours_vs_plain"] <= 1.3}

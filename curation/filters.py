@@ -49,20 +49,36 @@ class FinWordTokenizer(WordTokenizer):
 
 
 HEADING = re.compile(r"^#{1,6} ", re.M)  # markdown heading markers from extraction are not Gopher's "#" spam
-DOT_LEADERS = re.compile(r"(?:\.\s?){4,}|…{2,}|(?:-\s?){6,}|(?:_\s?){6,}|(?:=\s?){6,}")
+# table-of-contents dot leaders and ASCII rules; each only runs when its trigger substring is present
+LEADERS = [((". . .", "...."), re.compile(r"(?:\. ?){4,}")), (("……",), re.compile(r"…{2,}")),
+           (("------", "- - -"), re.compile(r"(?:- ?){6,}")), (("______", "_ _ _"), re.compile(r"(?:_ ?){6,}")),
+           (("======", "= = ="), re.compile(r"(?:= ?){6,}"))]
+TRAILING = re.compile(r"[^\S\n]+$", re.M)
+_VIEW: list = [None, None]  # one-entry cache: the four heuristic filters see the same text in a row
 
 
 def protect_tables(text: str) -> tuple[str, list[str]]:
     """The text the rules see: tables as placeholders, table-of-contents dot leaders and ASCII rules
     collapsed, trailing spaces removed (FineWeb checks the last character of each line)."""
+    if _VIEW[0] is text:
+        return _VIEW[1][0], list(_VIEW[1][1])
+    original = text
     tables: list[str] = []
-    text = "\n".join(ln.rstrip() for ln in HEADING.sub("", DOT_LEADERS.sub(" ", text)).split("\n"))
+    for triggers, pattern in LEADERS:
+        if any(t in text for t in triggers):
+            text = pattern.sub(" ", text)
+    if "#" in text:
+        text = HEADING.sub("", text)
+    text = TRAILING.sub("", text)
 
     def swap(m: re.Match) -> str:
         tables.append(m.group(0))
         return PLACEHOLDER.format(i=len(tables)) + "\n"
 
-    return TABLE_BLOCK.sub(swap, text), tables
+    if "|" in text:
+        text = TABLE_BLOCK.sub(swap, text)
+    _VIEW[0], _VIEW[1] = original, (text, tables)
+    return text, list(tables)
 
 
 def restore_tables(text: str, tables: list[str]) -> str:

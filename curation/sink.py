@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,8 @@ class VersionSink(PipelineStep):
                             rec = normalize_record(self.kind, to_record(doc), f"{doc.metadata.get('source')}:"
                                                    f"{doc.metadata.get('offset')}")
                             w.write([rec], validated=True)
+                            for k, v in (doc.metadata.get("pii") or {}).items():  # manifest stats: pii per type
+                                w.stats.setdefault("pii", Counter())[k] += int(v)
                         except (SchemaError, TypeError, ValueError) as e:
                             w.quarantine(f"invalid_record: {e}"[:300], file=str(doc.metadata.get("source", "")),
                                          offset=_int(doc.metadata.get("offset")), record=doc.text[:2000])

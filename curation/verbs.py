@@ -120,7 +120,7 @@ def dedup_to_jsonl(inputs: list[str], output: str | Path, clusters: str | Path |
         logger.enable("datatrove")
         if work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
-    return _dedup_counts(output, clusters, counts, params)
+    return _dedup_counts(output, clusters, counts, params) | {"threshold": threshold}
 
 
 def _dedup_counts(output: str | Path, clusters: str | Path | None, counts: dict, params: DedupParams) -> dict:
@@ -135,6 +135,6 @@ def _dedup_counts(output: str | Path, clusters: str | Path | None, counts: dict,
     removed = sum(dup.values()) if clusters else counts["inputs"] - kept - sum(quarantined.values())
     return {"inputs": counts["inputs"], "kept": kept, "removed": dict(dup) if clusters else removed,
             "quarantined": dict(quarantined), "quarantine": counts["quarantine"], "clusters": n_clusters,
-            "threshold": round(params.threshold, 3), "bands": params.num_buckets,
+            "lsh_midpoint": round(params.threshold, 3), "bands": params.num_buckets,
             "rows_per_band": params.hashes_per_bucket,
             "balanced": counts["inputs"] == kept + (sum(dup.values()) if clusters else removed) + sum(quarantined.values())}

@@ -126,4 +126,4 @@ def dedup(
     removed = r["removed"] if isinstance(r["removed"], dict) else {"duplicates": r["removed"]}
     rows += [{"what": f"removed {k}", "count": v} for k, v in removed.items()]
     rows += [{"what": f"quarantined {k}", "count": v} for k, v in r["quarantined"].items()]
-    print_table(rows, ["what", "count"], title=f"dedup (threshold {r['threshold']}) → {output}")
+    print_table(rows, ["what", "count"], title=f"dedup (threshold {r['threshold']}, LSH {r['bands']}×{r['rows_per_band']}) → {output}")

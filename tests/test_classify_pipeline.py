@@ -19,7 +19,7 @@ def test_recipe_with_classifier_and_decontamination_steps(shared_data, store, tm
     pos.write_text("".join(json.dumps({"text": t, "lang": "en"}) + "\n" for t in fin[:60]))
     neg.write_text("".join(json.dumps({"text": r["text"], "lang": "en"}) + "\n" for r in en_wiki[:200]))
     res = train_classifier("fin-small", [str(pos)], [str(neg)], tmp_path / "clf", store=store,
-                           cfg=TrainConfig(epoch=5, chunk_chars=800))
+                           cfg=TrainConfig(epoch=20, chunk_chars=800, quantize=False))  # speed: no PQ
     finqa = str(shared_data / "finqa" / "dev_200.json")
     question = load_benchmark("finqa", finqa)[0].segments[0][1]
     docs = [fin[-1][:3000], fin[-2][:3000], fin[-3][:3000] + "\n" + question,  # the last one is contaminated
@@ -27,9 +27,9 @@ def test_recipe_with_classifier_and_decontamination_steps(shared_data, store, tm
     inp = tmp_path / "in.jsonl"
     inp.write_text("".join(json.dumps({"id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(docs)))
     recipe = {"name": "scored", "steps": [
-        {"langid": {"languages": ["en", "zh"], "threshold": 0.3}},
         {"step": "curation.classify.step:ClassifierScoreFilter", "label": "finance",
-         "params": {"model": res.artifact_ref, "store": str(store.root), "thresholds": {"en": 0.5}}},
+         "params": {"model": res.artifact_ref, "store": str(store.root), "thresholds": {"en": 0.5, "zh": 0.5},
+                    "default_threshold": 0.5}},
         {"step": "curation.decontam.step:DecontaminationFilter", "label": "decontam",
          "params": {"benchmarks": {"finqa": finqa}, "mode": "remove"}},
     ]}

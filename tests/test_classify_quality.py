@@ -12,7 +12,8 @@ def test_quality_classifier_from_labelled_version(shared_data, store, tmp_path):
     assert m.rows == 1600 and m.recipe["heuristics"]["GopherQualityFilter"]["max_non_alpha_words_ratio"] == 0.5
     # the heuristics keep most filing chunks (tables survive the finance-friendly ratio), drop tweets/queries
     assert counts["sec-10k:keep"] > 0.8 * 400 and counts["tweets:drop"] == 400 and counts["banking77:drop"] >= 390
-    cfg = TrainConfig(min_chars=20, chunk_chars=1500, test_split=0.25, length_token=True, epoch=10)
+    cfg = TrainConfig(min_chars=20, chunk_chars=1500, test_split=0.25, length_token=True, epoch=10,
+                      quantize=False)  # speed; bench/classify.py measures the quantised model
     res = train_classifier("quality", [f"{m.ref}#meta.label=keep"], [f"{m.ref}#meta.label=drop"], tmp_path / "q",
                            cfg=cfg, store=store)
     r = res.report["overall"]

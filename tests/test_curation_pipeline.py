@@ -104,6 +104,7 @@ def test_recipe_with_plugin_steps_by_dotted_path(store, tmp_path, paras):
     assert m.rows == 2 and m.drops == {"regex:other": 1, "langid:other_language": 1}
     rows = store.read_table(m).to_pylist()
     assert any("<EMAIL>" in r["text"] for r in rows) and all(r["lang"] == "en" for r in rows)
+    assert m.stats["pii"] == {"email": 1}
     assert all(r["scores"] and dict(r["scores"])["lang"] > 0.2 for r in rows)
 
 

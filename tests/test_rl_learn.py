@@ -29,3 +29,30 @@ def test_toy_task_reward_rises(tmp_path):
     first, last = sum(rewards[:5]) / 5, sum(rewards[-5:]) / 5
     assert first < 0.25, rewards  # a random policy over ~20 tokens rarely copies the letter
     assert last > 0.6 and last > first + 0.4, rewards
+
+
+def test_padded_window_logprobs_equal_unpadded(tmp_path):
+    """Left-padded prompts + right-padded completions, position ids from the mask and logits only over the
+    completion window give the same log-probs as each sequence run alone."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from training.rl.grpo import token_logprobs
+    from training.rl.rollout import Sample, pad_samples, sequence_logprobs
+
+    path = build_toy_model(tmp_path / "toy", seed=1)
+    tok = AutoTokenizer.from_pretrained(str(path))
+    model = AutoModelForCausalLM.from_pretrained(str(path)).eval()
+    samples = [Sample(0, [5, 6, 7, 8, 9, 10], [0, 0, 0, 1, 1, 1], 3),
+               Sample(0, [5, 6, 7, 8, 9, 11, 12, 13, 14], [0, 0, 0, 0, 0, 1, 0, 1, 1], 5),
+               Sample(1, [7, 8, 9], [0, 0, 1], 2)]
+    b = pad_samples(samples, tok.pad_token_id)
+    assert b.prompt_width == 5 and b.mask.shape == (3, 4)
+    with torch.no_grad():
+        got = sequence_logprobs(model, b)
+        for i, s in enumerate(samples):
+            ids = torch.tensor([s.ids])
+            ref = token_logprobs(model(input_ids=ids).logits, ids)[0, s.prompt_len - 1:]
+            n = len(s.ids) - s.prompt_len
+            assert torch.allclose(got[i, :n], ref, atol=1e-5), i
+            assert b.mask[i, :n].tolist() == [float(x) for x in s.mask[s.prompt_len:]]
+            assert b.mask[i, n:].sum() == 0

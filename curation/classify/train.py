@@ -162,7 +162,7 @@ def fit_fasttext(train: list[Example], cfg: TrainConfig, out_path: Path) -> Path
             model.quantize(input=str(data), qnorm=True, retrain=cfg.retrain, cutoff=cfg.cutoff, thread=cfg.thread,
                            verbose=0)
         out_path.parent.mkdir(parents=True, exist_ok=True)
-        model.save_model(str(out_path))
+        model.save_model(str(out_path))  # .ftz name either way: fastText reads the format from the header
     return out_path
 
 

@@ -102,13 +102,14 @@ def clipped_token_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: t
 
 
 def token_logprobs(logits: torch.Tensor, input_ids: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """Log-prob of each next token: ``out[:, t] = log p(input_ids[:, t+1] | ≤ t)``; shape ``[B, T-1]``.
-
-    Divides by the sampling temperature so the log-probs are those of the distribution that was sampled."""
+    """Log-prob of each next token under ``logits`` ``[B, K, V]`` computed for the last ``K`` positions of
+    ``input_ids`` ``[B, T]`` (``K = T``: all of them): ``out[:, j]`` is the log-prob of token ``T - K + 1 + j``;
+    shape ``[B, K-1]``. Divides by the sampling temperature so the log-probs are those of the distribution that
+    was sampled."""
     logits = logits[:, :-1, :].float()
     if temperature != 1.0:
         logits = logits / temperature
-    targets = input_ids[:, 1:]
+    targets = input_ids[:, input_ids.shape[1] - logits.shape[1]:]
     # logsumexp form avoids materialising the full log_softmax
     picked = torch.gather(logits, 2, targets.unsqueeze(-1)).squeeze(-1)
     return picked - torch.logsumexp(logits, dim=-1)

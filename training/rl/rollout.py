@@ -125,21 +125,47 @@ def single_turn_rollouts(model, tok, records: list[dict[str, Any]], group_size: 
     return samples
 
 
-def pad_samples(samples: list[Sample], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Right-padded ``input_ids``, ``attention_mask`` and the loss mask shifted to next-token targets."""
-    width = max(len(s.ids) for s in samples)
-    ids = torch.full((len(samples), width), pad_id, dtype=torch.long)
-    att = torch.zeros((len(samples), width), dtype=torch.long)
-    loss_mask = torch.zeros((len(samples), width), dtype=torch.float32)
+@dataclass
+class Batch:
+    """Samples laid out as ``[left-padded prompt | completion, right-padded]`` so every completion starts at
+    column ``prompt_width``: the LM head then runs only over the completion window (``logits_to_keep``) instead
+    of every position, which saves the vocabulary-sized logits of the prompts (memory and time)."""
+    ids: torch.Tensor  # [B, P + C]
+    att: torch.Tensor
+    pos: torch.Tensor  # position ids restarting at 0 after the left padding
+    mask: torch.Tensor  # [B, C] loss mask of the completion window (aligned with the log-probs)
+    prompt_width: int
+
+    def rows(self, c: slice) -> Batch:
+        return Batch(self.ids[c], self.att[c], self.pos[c], self.mask[c], self.prompt_width)
+
+    @property
+    def keep(self) -> int:
+        return self.ids.shape[1] - self.prompt_width + 1
+
+
+def pad_samples(samples: list[Sample], pad_id: int) -> Batch:
+    p_w = max(s.prompt_len for s in samples)
+    c_w = max(max(len(s.ids) - s.prompt_len for s in samples), 1)
+    ids = torch.full((len(samples), p_w + c_w), pad_id, dtype=torch.long)
+    att = torch.zeros_like(ids)
+    mask = torch.zeros((len(samples), c_w), dtype=torch.float32)
     for i, s in enumerate(samples):
-        n = len(s.ids)
-        ids[i, :n] = torch.tensor(s.ids)
-        att[i, :n] = 1
-        loss_mask[i, :n] = torch.tensor(s.mask, dtype=torch.float32)
-    return ids, att, loss_mask[:, 1:]
+        start = p_w - s.prompt_len
+        ids[i, start:start + len(s.ids)] = torch.tensor(s.ids)
+        att[i, start:start + len(s.ids)] = 1
+        comp = s.mask[s.prompt_len:]
+        mask[i, :len(comp)] = torch.tensor(comp, dtype=torch.float32)
+    pos = (att.cumsum(-1) - 1).clamp(min=0)
+    return Batch(ids, att, pos, mask, p_w)
 
 
-def sequence_logprobs(model, ids: torch.Tensor, att: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """``[B, T-1]`` log-probs of each next token under ``model`` (grad flows when enabled by the caller)."""
-    logits = model(input_ids=ids, attention_mask=att, use_cache=False).logits
-    return token_logprobs(logits, ids, temperature)
+def forward_logits(model, b: Batch) -> torch.Tensor:
+    """Logits of the completion window only (the position before each completion token and onwards)."""
+    return model(input_ids=b.ids, attention_mask=b.att, position_ids=b.pos, logits_to_keep=b.keep,
+                 use_cache=False).logits
+
+
+def sequence_logprobs(model, b: Batch, temperature: float = 1.0) -> torch.Tensor:
+    """``[B, C]`` log-probs of the completion-window tokens under ``model``."""
+    return token_logprobs(forward_logits(model, b), b.ids, temperature)

@@ -15,7 +15,15 @@ import torch
 
 from .grpo import clipped_token_loss, group_advantages
 from .rewards import JudgeReward, RewardModel, score_samples
-from .rollout import GenConfig, Sample, pad_samples, sequence_logprobs, single_turn_rollouts
+from .rollout import (
+    Batch,
+    GenConfig,
+    Sample,
+    forward_logits,
+    pad_samples,
+    sequence_logprobs,
+    single_turn_rollouts,
+)
 
 
 @dataclass
@@ -46,8 +54,8 @@ class RLConfig:
 
 @dataclass
 class Updater:
-    """How to train: ``forward(ids, att) -> logits``, ``backward(loss)``, ``step(is_last_micro)``."""
-    forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    """How to train: ``forward(batch) -> logits`` (completion window), ``backward(loss)``, ``step(is_last_micro)``."""
+    forward: Callable[[Batch], torch.Tensor]
     backward: Callable[[torch.Tensor], None]
     step: Callable[[bool], None]
     ref_model: Any = None  # for the optional KL term
@@ -59,8 +67,8 @@ class Updater:
 
 
 def torch_updater(model, optimizer, clip: float | None = 1.0) -> Updater:
-    def fwd(ids, att):
-        return model(input_ids=ids, attention_mask=att, use_cache=False).logits
+    def fwd(b: Batch) -> torch.Tensor:
+        return forward_logits(model, b)
 
     def step(last: bool) -> None:
         if last:
@@ -75,8 +83,8 @@ def torch_updater(model, optimizer, clip: float | None = 1.0) -> Updater:
 def deepspeed_updater(engine) -> Updater:
     """Manual accumulation boundary: the number of micro-batches varies per step (skipped samples), so the
     engine is told which backward is the last; losses are already normalised by the step's token count."""
-    def fwd(ids, att):
-        return engine(input_ids=ids, attention_mask=att, use_cache=False).logits
+    def fwd(b: Batch) -> torch.Tensor:
+        return forward_logits(engine, b)
 
     def step(last: bool) -> None:
         engine.set_gradient_accumulation_boundary(last)
@@ -117,10 +125,10 @@ def grpo_step(policy, tok, records: list[dict[str, Any]], rc: RLConfig, updater:
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     kept = [samples[i] for i in keep] or samples[:1]  # a rank with nothing to learn still joins collectives
     adv = torch.tensor([gs.advantages[i] for i in keep] or [0.0], dtype=torch.float32)
-    ids, att, lmask = pad_samples(kept, pad)
+    batch = pad_samples(kept, pad)
     if not keep:
-        lmask = torch.zeros_like(lmask)
-    n_tokens = updater.reduce_tokens(float(lmask.sum()))
+        batch.mask.zero_()
+    n_tokens = updater.reduce_tokens(float(batch.mask.sum()))
     chunks = [slice(a, a + rc.update_micro_batch) for a in range(0, len(keep), rc.update_micro_batch)]
     n_real = len(chunks)
     n_chunks = updater.max_chunks(n_real)
@@ -129,17 +137,18 @@ def grpo_step(policy, tok, records: list[dict[str, Any]], rc: RLConfig, updater:
         with torch.no_grad():
             old = None
             if rc.ppo_epochs > 1 and n_real:
-                old = torch.cat([sequence_logprobs(policy, ids[c], att[c], rc.temperature) for c in chunks[:n_real]])
+                old = torch.cat([sequence_logprobs(policy, batch.rows(c), rc.temperature) for c in chunks[:n_real]])
             ref = None
             if rc.kl_coef and updater.ref_model is not None and n_real:
-                ref = torch.cat([sequence_logprobs(updater.ref_model, ids[c], att[c], rc.temperature)
+                ref = torch.cat([sequence_logprobs(updater.ref_model, batch.rows(c), rc.temperature)
                                  for c in chunks[:n_real]])
         for _ in range(rc.ppo_epochs):
             for j, c in enumerate(chunks):
-                logp = token_logprobs(updater.forward(ids[c], att[c]), ids[c], rc.temperature)
+                mb = batch.rows(c)
+                logp = token_logprobs(updater.forward(mb), mb.ids, rc.temperature)
                 old_c = old[c] if old is not None else logp.detach()  # one pass: ratio 1, gradient of the PG
                 pad_chunk = j >= n_real
-                loss, st = clipped_token_loss(logp, old_c, adv[c], lmask[c] * (0.0 if pad_chunk else 1.0),
+                loss, st = clipped_token_loss(logp, old_c, adv[c], mb.mask * (0.0 if pad_chunk else 1.0),
                                               rc.eps_low, rc.eps_high, None if ref is None else ref[c], rc.kl_coef,
                                               num_tokens=n_tokens)
                 updater.backward(loss * updater.loss_scale)
