@@ -36,6 +36,8 @@ class Corpus:
     general: Path
     benchmark: Path
     tables: Path
+    clf_finance: Path
+    clf_general: Path
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -142,4 +144,25 @@ def generate(root: str | Path, n_filings: int = 24, seed: int = 0) -> Corpus:
     benchmark.write_text(json.dumps(bench, indent=1), encoding="utf-8")
     tables_path = root / "tables_train.json"
     tables_path.write_text(json.dumps(tables, indent=1), encoding="utf-8")
-    return Corpus(root, pages_dir, warc, general, benchmark, tables_path, counts)
+    clf = root / "classifier"
+    clf.mkdir(exist_ok=True)
+    crng = random.Random(seed + 1)  # labelled examples for the finance-domain classifier, not the pages above
+    with open(clf / "finance.jsonl", "w", encoding="utf-8") as f:
+        for i in range(n_filings * 4):
+            company, year = crng.choice(T.COMPANIES), 2010 + i % 12
+            if i % 3 == 0:
+                _, nums = T.statement_rows(crng, year)
+                paras, lang = T.filing_text(crng, company, year, nums), "en"
+            elif i % 3 == 1:
+                paras, lang = T.news_en(crng, company), "en"
+            else:
+                paras, lang = T.news_zh(crng, crng.choice(T.ZH_COMPANIES), year), "zh"
+            f.write(json.dumps({"text": ("" if lang == "zh" else " ").join(paras), "lang": lang}, ensure_ascii=False) + "\n")
+    with open(clf / "general.jsonl", "w", encoding="utf-8") as f:
+        for i in range(n_filings * 4):
+            lang = "zh" if i % 2 else "en"
+            pool = T.GENERAL_ZH if lang == "zh" else T.GENERAL_EN
+            f.write(json.dumps({"text": ("" if lang == "zh" else " ").join(crng.sample(pool, 3)), "lang": lang},
+                               ensure_ascii=False) + "\n")
+    return Corpus(root, pages_dir, warc, general, benchmark, tables_path, clf / "finance.jsonl", clf / "general.jsonl",
+                  counts)

@@ -1,0 +1,145 @@
+"""The demo chain: raw pages → curated, classified, decontaminated docs → CPT mixture → programmatic SFT/RL
+data → snapshot → tiny model trained stage by stage → evaluation. Each step calls a pillar's public entry
+point; re-running reuses what exists (versions with the same content, recipe and parents are not duplicated)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from catalogs import Store
+
+from .corpus import Corpus, generate
+
+CURATE_STEPS: list[Any] = [
+    {"extract": {"include_tables": True}},
+    {"langid": {"languages": ["en", "zh"], "threshold": 0.3}},
+    {"min_length": {"min_chars": 120}},
+    "gopher_quality", "gopher_repetition", "c4_quality", "fineweb_quality",
+    "pii",
+    {"dedup": {"threshold": 0.8, "exact": True, "near": True, "normalize_numbers": False}},
+]
+
+
+@dataclass
+class DemoState:
+    store: Store
+    work: Path
+    quick: bool
+    corpus: Corpus | None = None
+    refs: dict[str, str] = field(default_factory=dict)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def step_corpus(s: DemoState) -> None:
+    s.corpus = generate(s.work / "raw", n_filings=12 if s.quick else 24)
+    s.notes.append(f"raw input: {sum(s.corpus.counts.values())} pages ({', '.join(f'{k} {v}' for k, v in sorted(s.corpus.counts.items()))})")
+
+
+def step_curate(s: DemoState) -> None:
+    from catalogs.importer import import_files
+    from curation.pipeline import run_recipe
+
+    c = s.corpus
+    recipe = {"name": "demo-web", "kind": "doc", "description": "demo: extract → lang → heuristics → PII → dedup",
+              "steps": CURATE_STEPS}
+    m = run_recipe(recipe, inputs=[str(c.pages_dir), str(c.warc)], name="demo-web", store=s.store,
+                   work_dir=s.work / "curation")
+    s.refs["web"] = m.ref
+    s.refs["general"] = import_files(s.store, "demo-general", "doc", [c.general]).ref
+
+
+def step_classify(s: DemoState) -> None:
+    from curation.classify.train import TrainConfig, train_classifier
+    from curation.pipeline import run_recipe
+
+    c = s.corpus
+    res = train_classifier("demo-fin-domain", [str(c.clf_finance)], [str(c.clf_general)], s.work / "classifier",
+                           cfg=TrainConfig(seed=0), store=s.store)
+    s.refs["classifier"] = res.artifact_ref
+    f1 = {k: round(v.get("f1", 0), 3) for k, v in res.report.get("per_language", {}).items()}
+    s.notes.append(f"finance-domain classifier {res.artifact_ref}: held-out F1 per language {f1}")
+    recipe = {"name": "demo-web-fin", "kind": "doc", "description": "demo: finance-domain score + decontamination",
+              "steps": [
+                  {"step": "curation.classify.step:ClassifierScoreFilter", "label": "finance_domain",
+                   "params": {"model": res.artifact_ref, "thresholds": {"en": 0.5, "zh": 0.5},
+                              "store": str(s.store.root)}},
+                  {"step": "curation.decontam.step:DecontaminationFilter", "label": "decontaminate",
+                   "params": {"benchmarks": {"demo_bench": str(c.benchmark)}, "mode": "remove"}},
+              ]}
+    m = run_recipe(recipe, inputs=[s.refs["web"]], name="demo-web-fin", store=s.store, work_dir=s.work / "curation2")
+    s.refs["web_fin"] = m.ref
+
+
+def step_mix(s: DemoState) -> None:
+    from curation.mixture.build import build_mixture
+    from curation.mixture.recipe import MixRecipe, MixSource
+
+    recipe = MixRecipe(sources=[MixSource("finance", s.refs["web_fin"], 0.6, max_epochs=4),
+                                MixSource("general", s.refs["general"], 0.4, max_epochs=1)], seed=0)
+    m, report = build_mixture(s.store, recipe, "demo-cpt-mix")
+    s.refs["mix"] = m.ref
+    shares = ", ".join(f"{r['source']} {r.get('achieved_share', 0):.2f}" for r in report["sources"])
+    s.notes.append(f"mixture {m.ref}: {report['achieved_tokens']} tokens ({report['token_count']}); shares {shares}")
+
+
+def step_synth(s: DemoState) -> None:
+    from synthesis.generators.runner import run
+
+    c = s.corpus
+    rep = run({"generator": "programmatic_tables", "inputs": [str(c.tables)], "seed": 0,
+               "outputs": {"rl": "demo-rl", "sft": "demo-sft"}}, s.store)
+    s.refs["rl"] = rep.manifests["rl"].ref
+    s.refs["sft"] = rep.manifests["sft"].ref
+    rep2 = run({"generator": "agentic_tasks", "inputs": [str(c.tables)], "seed": 0, "per_report": 1,
+                "outputs": {"rl": "demo-agentic-rl", "sft": "demo-agentic-sft"}}, s.store)
+    s.refs["agentic_rl"] = rep2.manifests["rl"].ref
+    s.refs["agentic_sft"] = rep2.manifests["sft"].ref
+    if os.environ.get("HUIJIN_TEACHER_URL"):
+        s.notes.append("teacher endpoint configured (HUIJIN_TEACHER_URL): run `huijin synth run grounded_sft "
+                       "--endpoint env` for LLM-written SFT data")
+    else:
+        s.notes.append("no teacher endpoint: LLM-written SFT skipped. Set HUIJIN_TEACHER_URL (OpenAI-compatible) or "
+                       "configure recipes/teachers.yaml, then `huijin synth run grounded_sft --endpoint NAME`")
+
+
+def step_snapshot(s: DemoState) -> None:
+    spec = s.store.snapshots.create("demo-quick" if s.quick else "demo", {
+        "cpt": [(s.refs["mix"], 1.0)],
+        "sft": [(s.refs["sft"], 0.7), (s.refs["agentic_sft"], 0.3)],
+        "reasoning_rl": [(s.refs["rl"], 1.0)],
+        "agentic_rl": [(s.refs["agentic_rl"], 1.0)],
+        "general_rl": [(s.refs["rl"], 0.5), (s.refs["general"], 0.5)],
+    })
+    s.refs["snapshot"] = spec["name"]
+
+
+STEPS: list[tuple[str, Callable[[DemoState], None]]] = [
+    ("generate sample corpus", step_corpus),
+    ("curate: extract → language → heuristics → PII → dedup", step_curate),
+    ("classify (finance domain) + decontaminate", step_classify),
+    ("mix finance with general replay", step_mix),
+    ("synthesize programmatic RL tasks + worked-solution SFT", step_synth),
+    ("snapshot", step_snapshot),
+]
+
+
+def run_chain(store: Store, work: Path, quick: bool = False, console: Console | None = None,
+              steps: list[tuple[str, Callable[[DemoState], None]]] | None = None) -> DemoState:
+    console = console or Console()
+    s = DemoState(store, Path(work), quick)
+    for title, fn in steps or STEPS:
+        console.rule(f"[bold cyan]{title}")
+        t = time.perf_counter()
+        fn(s)
+        s.timings[title] = round(time.perf_counter() - t, 1)
+        console.print(f"[dim]{title}: {s.timings[title]}s[/]")
+    return s
