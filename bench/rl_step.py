@@ -82,7 +82,8 @@ def main() -> None:
         tok.save_pretrained(Path(tmp) / "rm")
         rm = RewardModel(Path(tmp) / "rm", batch_size=32)
     recs = records(a.prompts * (2 * a.steps + 1))
-    rc = RLConfig(group_size=a.group, prompts_per_step=a.prompts, max_new_tokens=a.new_tokens, update_micro_batch=16)
+    rc = RLConfig(group_size=a.group, prompts_per_step=a.prompts, max_new_tokens=a.new_tokens,
+                  update_micro_batch=a.prompts * a.group)  # one forward per update, as the TRL run below
     up = torch_updater(model, torch.optim.AdamW(model.parameters(), lr=1e-4))
     steps: list[dict] = []
     verify = [0.0, 0]

@@ -80,6 +80,7 @@ def train_classifier_cmd(
     length_token: bool = typer.Option(False, "--length-token", help="let the model see document length "
                                       "(quality labels depend on it)"),
     seed: int = typer.Option(0, "--seed"),
+    quantize: bool = typer.Option(True, "--quantize/--no-quantize", help="quantised .ftz (~2 MB, fast)"),
     register: bool = typer.Option(True, "--register/--no-register", help="register the model as an artifact"),
     store: str = StoreOpt,
     as_json: bool = JsonOpt,
@@ -88,7 +89,7 @@ def train_classifier_cmd(
     from curation.classify import TrainConfig, train_classifier
 
     cfg = TrainConfig(test_split=test_split, epoch=epoch, dim=dim, chunk_chars=chunk_chars, seed=seed,
-                      min_chars=min_chars, length_token=length_token)
+                      min_chars=min_chars, length_token=length_token, quantize=quantize)
     s = open_store(store)
     res = train_classifier(name, positive, negative, out or Path("classifiers") / name, cfg=cfg, store=s,
                            register=register, text_field=text_field, log=lambda m: err_console.log(m))

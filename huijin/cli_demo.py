@@ -1,4 +1,4 @@
-"""`huijin demo`: run the chain on embedded defaults (local store, DuckDB file, local executor, CPU)."""
+"""`huijin demo`: run the whole chain on embedded defaults (local store, DuckDB file, local executor, CPU)."""
 
 from __future__ import annotations
 
@@ -7,26 +7,23 @@ from pathlib import Path
 
 import typer
 
-from .common import StoreOpt, console, open_store, print_table
+from .common import StoreOpt, console, open_store
 
 
 def demo(
     store: str = StoreOpt,
-    workdir: Path = typer.Option(Path("demo-work"), "--workdir", help="where raw demo input is generated"),
+    workdir: Path = typer.Option(Path("demo-work"), "--workdir", help="raw input, work files and trained models"),
+    quick: bool = typer.Option(False, "--quick", help="smaller corpus and fewer training steps (CI)"),
 ) -> None:
-    """Generate a small corpus, register it as versions, pin a snapshot and print what happened."""
-    from catalogs.importer import import_files
-
-    from .demo_corpus import write_docs_jsonl
+    """Raw pages → curated, classified, decontaminated docs → mixture → SFT/RL data → snapshot → tiny model
+    trained through CPT, SFT and the RL stages on CPU → evaluation. Re-running reuses what exists."""
+    from .demo.chain import run_chain
+    from .demo.report import print_report
 
     t0 = time.time()
     s = open_store(store or "./huijin-store")
     console.rule("[bold]huijin demo")
-    paths = write_docs_jsonl(workdir / "raw")
-    fin = import_files(s, "demo-fin-raw", "doc", [paths["fin"]])
-    gen = import_files(s, "demo-general-raw", "doc", [paths["general"]])
-    snap = s.snapshots.create("demo", {"cpt": [(fin.ref, 0.6), (gen.ref, 0.4)]})
-    print_table(s.ls(), ["name", "version", "kind", "rows", "hash", "created_at"], title="versions")
-    print_table([{"stage": st, "version": f"{e['dataset']}@{e['version']}", "weight": e["weight"]}
-                 for st, es in snap["stages"].items() for e in es], title=f"snapshot {snap['name']} ({snap['hash']})")
-    console.print(f"store: {s.root}  ({time.time() - t0:.1f}s)")
+    state = run_chain(s, workdir, quick=quick, console=console)
+    print_report(state, console)
+    console.print(f"[bold green]done[/] in {time.time() - t0:.0f}s — store {s.root} · try "
+                  "`huijin catalog ls`, `huijin catalog lineage demo-cpt-mix`, `huijin eval compare RUN…`")

@@ -12,8 +12,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
-err_console = Console(stderr=True)
+# a pipe or CI log is not a terminal: give tables room instead of rich's 80-column default
+console = Console(width=None if sys.stdout.isatty() else 150)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
 
 StoreOpt = typer.Option(None, "--store", envvar="HUIJIN_STORE", help="store root (default ./huijin-store)")
 JsonOpt = typer.Option(False, "--json", help="print JSON instead of a table")

@@ -130,3 +130,15 @@ def test_score_records_and_classify_verb(trained, tmp_path):
     assert m.inputs == 218 and m.rows + m.drops.get("fin-domain_below_threshold", 0) == 218 and m.rows >= 210
     assert [p["name"] for p in m.parents] == ["fin-domain-train-positive-fin_zh"]
     assert all(dict(x["scores"])["fin-domain"] >= 0.5 for x in store.iter_records(m))
+
+
+def test_language_from_catalog_reader_key(trained):
+    """The curation reader passes a catalog record's lang on as metadata['in_lang']."""
+    _, res, _ = trained
+    step = ClassifierScoreFilter(str(res.model_dir), thresholds={"en": 0.5})
+    docs = [Document("The cathedral's stained glass windows date from the thirteenth century and survived the war.",
+                     "g", metadata={"in_lang": "en"}),
+            Document("The cathedral's stained glass windows date from the thirteenth century and survived the war.",
+                     "h", metadata={})]
+    assert [d.id for d in step.run(iter(docs))] == ["h"]  # no language and no default threshold: annotate only
+    assert step.stats["no_language"].total == 1

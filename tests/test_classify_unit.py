@@ -84,3 +84,32 @@ def test_training_needs_both_classes(tmp_path):
                          for i in range(20)))
     with pytest.raises(ValueError, match="both positive and negative"):
         train_classifier("x", [str(f)], [str(f) + "#lang=fr"], tmp_path / "m", cfg=TrainConfig(epoch=1))
+
+
+def test_train_classifier_verb(tmp_path):
+    from typer.testing import CliRunner
+
+    from huijin.cli import app
+
+    fin = ["The company reported net revenue of {} million and raised its quarterly dividend to shareholders.",
+           "Operating cash flow rose to {} million while long-term debt fell after bond repayments.",
+           "央行下调存款准备金率{}个百分点，银行信贷投放和企业融资成本随之改善。"]
+    gen = ["The river flows {} kilometres through the valley before reaching the northern mountains.",
+           "The festival attracts {} visitors who come for music, food and traditional dances.",
+           "这座古城建于{}年前，城墙和寺庙至今保存完好，吸引了许多游客。"]
+    pos, neg = tmp_path / "pos.jsonl", tmp_path / "neg.jsonl"
+    pos.write_text("".join(json.dumps({"text": (t.format(i) + " ") * 4, "lang": "zh" if "年" in t or "率" in t
+                                       else "en"}, ensure_ascii=False) + "\n" for i in range(80) for t in fin))
+    neg.write_text("".join(json.dumps({"text": (t.format(i) + " ") * 4, "lang": "zh" if "年" in t else "en"},
+                                      ensure_ascii=False) + "\n" for i in range(80) for t in gen))
+    r = CliRunner().invoke(app, ["curate", "train-classifier", "--name", "toy", "--positive", str(pos), "--negative",
+                                 str(neg), "--out", str(tmp_path / "m"), "--no-quantize", "--epoch", "5",
+                                 "--min-chars", "20", "--test-split", "0.2", "--store", str(tmp_path / "st"),
+                                 "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["artifact"] == "toy@1" and set(out["per_language"]) == {"en", "zh"}
+    assert out["overall"]["f1"] >= 0.95 and (tmp_path / "m" / "classifier.json").exists()
+    bad = CliRunner().invoke(app, ["curate", "train-classifier", "--name", "toy", "--positive", str(tmp_path / "no.jsonl"),
+                                   "--negative", str(neg), "--store", str(tmp_path / "st")])
+    assert bad.exit_code != 0 and "no.jsonl" in bad.output

@@ -56,3 +56,19 @@ def test_padded_window_logprobs_equal_unpadded(tmp_path):
             assert torch.allclose(got[i, :n], ref, atol=1e-5), i
             assert b.mask[i, :n].tolist() == [float(x) for x in s.mask[s.prompt_len:]]
             assert b.mask[i, n:].sum() == 0
+
+
+def test_prompt_too_long_is_skipped_not_cut(tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = build_toy_model(tmp_path / "toy", seed=2)
+    tok = AutoTokenizer.from_pretrained(str(path))
+    model = AutoModelForCausalLM.from_pretrained(str(path))
+    recs = toy_records(2, seed=4)
+    recs[1] = dict(recs[1], prompt=[{"role": "user", "content": "copy the letter : " + "A " * 80 + "B"}])
+    rc = RLConfig(group_size=4, max_new_tokens=1, max_total_tokens=40)
+    res = grpo_step(model, tok, recs, rc, torch_updater(model, torch.optim.SGD(model.parameters(), lr=0.1)))
+    long_ = [s for s in res.samples if s.prompt_index == 1]
+    assert all(s.skipped == "prompt_too_long" and s.reward is None and s.completion_tokens == 0 for s in long_)
+    assert all(s.reward is not None and s.completion_tokens == 1 for s in res.samples if s.prompt_index == 0)
+    assert res.metrics["samples_skipped"] == 4 and res.metrics["reward_none"] == 4

@@ -2,7 +2,7 @@
 
 ``ClassifierScoreFilter`` adds ``metadata["scores"][name]`` (probability of the positive class) and keeps
 a document when that score is at least the threshold of its language (``metadata["language"]``, else
-``metadata["lang"]``). The model is loaded lazily, once per worker process (like datatrove's
+``metadata["lang"]`` or ``metadata["in_lang"]``). The model is loaded lazily, once per worker process (like datatrove's
 FastTextClassifierFilter), and documents are predicted in batches (one C++ call per batch).
 
 Recipe use (dotted path): ``curation.classify.step:ClassifierScoreFilter`` with
@@ -21,6 +21,12 @@ from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from .model import FastTextModel
 from .records import record_lang, record_text
+
+
+def doc_language(metadata: dict[str, Any]) -> str | None:
+    """datatrove's ``language``, a ``lang`` field, or ``in_lang`` (a catalog record's lang as the curation
+    reader passes it on)."""
+    return metadata.get("language") or metadata.get("lang") or metadata.get("in_lang")
 
 
 def threshold_for(lang: str | None, thresholds: dict[str, float] | None, default: float | None) -> float | None:
@@ -70,7 +76,9 @@ class ClassifierScoreFilter(BaseFilter):
                 scores = dict(scores or {})
                 doc.metadata["scores"] = scores
             scores[self.score_name] = float(p)
-            lang = doc.metadata.get("language") or doc.metadata.get("lang")
+            lang = doc_language(doc.metadata)
+            if lang is None and (self.thresholds or self.default_threshold is not None):
+                self.stat_update("no_language")
             t = threshold_for(lang, self.thresholds, self.default_threshold)
             if t is None or ((p < t) if self.keep_below else (p >= t)):
                 out.append(True)

@@ -44,6 +44,10 @@ class TrainConfig:
     quantize: bool = True
     cutoff: int = 50_000
     retrain: bool = False  # retraining while quantising tripled training time for no held-out gain
+    # small training sets underfit in `epoch` passes (held-out F1 0.24 on 500 lines at 5 epochs vs 0.97 at
+    # 20): the epoch count is raised until the model has seen this many examples, up to max_epoch
+    min_example_passes: int = 50_000
+    max_epoch: int = 50
     test_split: float = 0.1
     chunk_chars: int = 1000
     min_chars: int = 80
@@ -52,9 +56,16 @@ class TrainConfig:
     max_chars: int = DEFAULT_MAX_CHARS
     length_token: bool = False  # add a document-length token (see normalize_text)
 
-    def fasttext_args(self) -> dict[str, Any]:
+    def fasttext_args(self, n_examples: int | None = None) -> dict[str, Any]:
         keys = ("dim", "epoch", "lr", "wordNgrams", "minn", "maxn", "bucket", "minCount", "thread", "seed")
-        return {k: getattr(self, k) for k in keys}
+        args = {k: getattr(self, k) for k in keys}
+        if n_examples:
+            args["epoch"] = self.effective_epoch(n_examples)
+        return args
+
+    def effective_epoch(self, n_examples: int) -> int:
+        need = -(-self.min_example_passes // max(1, n_examples))
+        return max(self.epoch, min(self.max_epoch, need))
 
 
 @dataclass
@@ -157,7 +168,7 @@ def fit_fasttext(train: list[Example], cfg: TrainConfig, out_path: Path) -> Path
         with open(data, "w", encoding="utf-8") as f:
             for ex in train:
                 f.write(f"{POS if ex.label else NEG} {ex.text}\n")
-        model = fasttext.train_supervised(input=str(data), verbose=0, **cfg.fasttext_args())
+        model = fasttext.train_supervised(input=str(data), verbose=0, **cfg.fasttext_args(len(train)))
         if cfg.quantize:
             model.quantize(input=str(data), qnorm=True, retrain=cfg.retrain, cutoff=cfg.cutoff, thread=cfg.thread,
                            verbose=0)
@@ -217,6 +228,7 @@ def train_classifier(name: str, positives: Sequence[str], negatives: Sequence[st
         "sources": {"positive": [str(s) for s in pos_specs], "negative": [str(s) for s in neg_specs]},
         "data": {"records": counts["records"], "dropped_too_short": counts["dropped_too_short"],
                  "train_examples": len(train), "fit_examples": len(fit_set), "test_examples": len(test),
+                 "epochs_run": cfg.effective_epoch(len(fit_set)),
                  "per_language": _lang_counts(train, test)},
     })
     _write_json(out_dir / "report.json", report)

@@ -112,14 +112,59 @@ def step_synth(s: DemoState) -> None:
 
 
 def step_snapshot(s: DemoState) -> None:
-    spec = s.store.snapshots.create("demo-quick" if s.quick else "demo", {
+    from catalogs import content_hash
+
+    stages = {
         "cpt": [(s.refs["mix"], 1.0)],
-        "sft": [(s.refs["sft"], 0.7), (s.refs["agentic_sft"], 0.3)],
+        # the agentic trajectories (whole tables as tool output) do not fit the tiny model's context: SFT on
+        # the worked solutions only; `huijin train run` with a real model takes demo-agentic-sft as well
+        "sft": [(s.refs["sft"], 1.0)],
         "reasoning_rl": [(s.refs["rl"], 1.0)],
         "agentic_rl": [(s.refs["agentic_rl"], 1.0)],
-        "general_rl": [(s.refs["rl"], 0.5), (s.refs["general"], 0.5)],
-    })
-    s.refs["snapshot"] = spec["name"]
+        "general_rl": [(s.refs["rl"], 1.0)],
+    }
+    # snapshots are immutable: the name carries the content, so a rerun reuses it and new data gets a new one
+    name = f"demo-{content_hash(stages, 8)}"
+    s.refs["snapshot"] = s.store.snapshots.create(name, stages)["name"]
+
+
+STAGES = ["cpt", "sft", "reasoning_rl", "agentic_rl", "general_rl"]
+
+
+def demo_suite(s: DemoState) -> Path:
+    """An evaluation suite over the demo's own FinQA-format benchmark file (no shared data needed)."""
+    path = s.work / "eval_demo.yaml"
+    path.write_text(
+        "name: demo_fin\nprompt: chat\nmax_new_tokens: 12\nmax_prompt_tokens: 384\nbatch_size: 8\n"
+        f"data_root: {s.corpus.root}\ntasks:\n  - {{name: demo_finqa, format: finqa, path: {s.corpus.benchmark}}}\n",
+        encoding="utf-8")
+    return path
+
+
+def step_train(s: DemoState) -> None:
+    from training.launch import run_stages
+    from training.stages import discover
+
+    stages = [st for st in STAGES if st in discover()]
+    steps = 4 if s.quick else 12
+    config = {"max_steps": steps, "save_every": steps, "eval_suite": str(demo_suite(s)), "eval_limit": 8}
+    out = s.work / "train" / s.refs["snapshot"]  # one folder per snapshot: a rerun resumes, new data starts fresh
+    s.runs = run_stages(s.store, s.refs["snapshot"], stages, model="tiny", output=out, config=config)
+
+
+def step_eval(s: DemoState) -> None:
+    from training.evaluation.record import evaluate_runs
+
+    suite = str(demo_suite(s))
+    todo = [r["run_id"] for r in s.runs if suite_name(r) is None]
+    if todo:  # stages that did not evaluate themselves after training
+        evaluate_runs(s.store, todo, suite, limit=8, base=not any(suite_name(r) for r in s.runs))
+    s.runs = [s.store.runs.get(r["run_id"]) for r in s.runs]
+
+
+def suite_name(rec: dict[str, Any]) -> str | None:
+    ev = (rec.get("metrics") or {}).get("eval") or {}
+    return next(iter(ev), None)
 
 
 STEPS: list[tuple[str, Callable[[DemoState], None]]] = [
@@ -129,6 +174,8 @@ STEPS: list[tuple[str, Callable[[DemoState], None]]] = [
     ("mix finance with general replay", step_mix),
     ("synthesize programmatic RL tasks + worked-solution SFT", step_synth),
     ("snapshot", step_snapshot),
+    ("train a tiny model stage by stage (DeepSpeed on CPU)", step_train),
+    ("evaluate each stage", step_eval),
 ]
 
 

@@ -115,11 +115,12 @@ def agentic_rollouts(model, tok, records: list[dict[str, Any]], group_size: int,
         tools = rec.get("tools") or getattr(envs[0], "tools", None)  # the environment knows its tool schemas
         rec = {**rec, "tools": tools}
         prompt_ids = render_prompt(tok, rec["prompt"], tools)
+        too_long = len(prompt_ids) >= cfg.max_total_tokens  # no room to act: skipped (reward None), counted
         for env in envs:
             eps.append({"rec": rec, "env": env, "history": clean_messages(rec["prompt"]),
                         "sample": Sample(k, list(prompt_ids), [0] * len(prompt_ids), len(prompt_ids), "", [],
-                                         turns=0),
-                        "done": False, "texts": []})
+                                         turns=0, skipped="prompt_too_long" if too_long else ""),
+                        "done": too_long, "texts": []})
     for turn in range(cfg.max_turns):
         active = [e for e in eps if not e["done"]]
         if not active:
@@ -165,7 +166,10 @@ def agentic_rollouts(model, tok, records: list[dict[str, Any]], group_size: int,
     for e in eps:
         s = e["sample"]
         s.text = "\n".join(e["texts"])
-        s.reward, s.reward_reason = reward_value(e["env"].reward(s.messages))
+        if s.skipped:
+            s.reward, s.reward_reason = None, f"skipped: {s.skipped}"
+        else:
+            s.reward, s.reward_reason = reward_value(e["env"].reward(s.messages))
         if hasattr(e["env"], "close"):
             e["env"].close()
         samples.append(s)

@@ -144,6 +144,9 @@ def score_samples(records: Sequence[dict[str, Any]], samples: Sequence[Sample], 
     rollout; ``judge`` goes to the reward model when one is given, else the judge; the rest to the verifiers."""
     by_kind: dict[str, list[Sample]] = {"verify": [], "judge": [], "rm": []}
     for s in samples:
+        if s.skipped:
+            s.reward, s.reward_reason = None, f"skipped: {s.skipped}"
+            continue
         t = spec_of(records[s.prompt_index]).get("type")
         if t == "tool_env":
             continue

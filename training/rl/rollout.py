@@ -39,6 +39,7 @@ class Sample:
     invalid_tool_calls: int = 0
     reward: float | None = None
     reward_reason: str = ""
+    skipped: str = ""  # why no rollout was made (e.g. prompt_too_long): reward stays None
 
     @property
     def completion_tokens(self) -> int:
@@ -113,12 +114,23 @@ def generate_batch(model, tok, prompts: list[list[int]], cfg: GenConfig,
 
 
 def single_turn_rollouts(model, tok, records: list[dict[str, Any]], group_size: int, cfg: GenConfig) -> list[Sample]:
-    """``group_size`` sampled completions for each record's prompt; samples of a group are consecutive."""
+    """``group_size`` sampled completions for each record's prompt; samples of a group are consecutive.
+    A prompt that leaves no room under ``max_total_tokens`` is not generated for: its samples are marked
+    skipped (reward None, counted), never silently cut."""
     prompt_ids = [render_prompt(tok, r["prompt"], r.get("tools")) for r in records]
     flat = [p for p in prompt_ids for _ in range(group_size)]
-    outs = generate_batch(model, tok, flat, cfg)
+    fits = [i for i, p in enumerate(flat) if len(p) < cfg.max_total_tokens]
+    outs: dict[int, tuple[list[int], bool]] = {}
+    if fits:
+        room = cfg.max_total_tokens - max(len(flat[i]) for i in fits)
+        got = generate_batch(model, tok, [flat[i] for i in fits], cfg, max_new_tokens=min(cfg.max_new_tokens, room))
+        outs = dict(zip(fits, got, strict=True))
     samples = []
-    for k, (p, (new, stopped)) in enumerate(zip(flat, outs, strict=True)):
+    for k, p in enumerate(flat):
+        if k not in outs:
+            samples.append(Sample(k // group_size, list(p), [0] * len(p), len(p), skipped="prompt_too_long"))
+            continue
+        new, stopped = outs[k]
         text = tok.decode(new, skip_special_tokens=True)
         samples.append(Sample(k // group_size, p + new, [0] * len(p) + [1] * len(new), len(p), text,
                               [{"role": "assistant", "content": text}], truncated=not stopped))

@@ -53,8 +53,8 @@ class GeneralRL(RLStage):
     rollout = "single"
 
 
-# `--model tiny` on CPU: a few short rollouts per stage (what recipes/stages/tiny.yaml should hold for RL stages)
-_TINY = {"prompts_per_step": 2, "group_size": 4, "max_new_tokens": 8, "max_total_tokens": 256, "lr": 1.0e-3,
-         "warmup_steps": 0, "max_steps": 2, "save_every": 2, "update_micro_batch": 8}
-TINY_OVERRIDES: dict[str, dict[str, Any]] = {"reasoning_rl": dict(_TINY), "agentic_rl": {**_TINY, "max_turns": 2},
-                                             "general_rl": dict(_TINY)}
+# `--model tiny` on CPU: a few short rollouts per stage (the same values as recipes/stages/tiny.yaml)
+_TINY = {"prompts_per_step": 2, "group_size": 4, "max_new_tokens": 8, "max_total_tokens": 1024, "lr": 1.0e-3,
+         "warmup_steps": 0, "update_micro_batch": 8}
+TINY_OVERRIDES: dict[str, dict[str, Any]] = {"reasoning_rl": dict(_TINY), "general_rl": dict(_TINY),
+                                             "agentic_rl": {**_TINY, "max_total_tokens": 1536, "max_turns": 2}}

@@ -167,7 +167,7 @@ def grpo_step(policy, tok, records: list[dict[str, Any]], rc: RLConfig, updater:
         "zero_std_group_frac": gs.zero_std_groups / max(gs.groups, 1),
         "completion_len_mean": sum(lens) / len(lens), "completion_len_max": max(lens),
         "truncated_frac": sum(s.truncated for s in samples) / len(samples),
-        "samples_trained": len(keep),
+        "samples_trained": len(keep), "samples_skipped": sum(bool(s.skipped) for s in samples),
         "loss": sum(st.loss for st in loss_stats) / max(rc.ppo_epochs, 1) if loss_stats else 0.0,
         "clip_frac": sum(st.clip_fraction * st.tokens for st in loss_stats) / ntok,
         "clip_low_frac": sum(st.clip_low_fraction * st.tokens for st in loss_stats) / ntok,
