@@ -13,6 +13,7 @@ from typing import Any
 
 from catalogs import Store, content_hash
 
+from .evaluation.record import after_stage
 from .plan import verify_sources
 from .stages import StageContext, get_stage, stage_config
 
@@ -108,6 +109,7 @@ def run_stages(store: Store, snapshot: str, stages: list[str], model: str = "tin
                                            recipe={"run_id": run_id, "plan_hash": spec.hash})
             result["metrics"]["artifact"] = art.ref
         rec = store.runs.finish(run_id, metrics=result["metrics"], output_model=result["output_model"])
+        rec = after_stage(store, rec, cfg)  # evaluates the exported model when the stage config names eval_suite
         records.append(rec)
         input_model = result["output_model"]
     return records

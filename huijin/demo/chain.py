@@ -182,7 +182,7 @@ STEPS: list[tuple[str, Callable[[DemoState], None]]] = [
 def run_chain(store: Store, work: Path, quick: bool = False, console: Console | None = None,
               steps: list[tuple[str, Callable[[DemoState], None]]] | None = None) -> DemoState:
     console = console or Console()
-    s = DemoState(store, Path(work), quick)
+    s = DemoState(store, Path(work).resolve(), quick)
     for title, fn in steps or STEPS:
         console.rule(f"[bold cyan]{title}")
         t = time.perf_counter()
