@@ -35,7 +35,7 @@ def plan_spec(plan: Any, store: Any, extra: dict[str, Any] | None = None) -> dic
     return {"store": str(store.root), "staging": str(plan.staging), "name": plan.name, "kind": plan.recipe.kind,
             "parents": plan.parents, "recipe": {"steps": plan.recipe.raw.get("steps", []), "name": plan.recipe.name,
                                                 "reader": plan.recipe.reader, "source": plan.recipe.source,
-                                                "against": plan.against},
+                                                "against": plan.against, "inputs": plan.inputs},
             "inputs": plan.inputs, "work_dir": str(plan.work_dir),
             "index_dir": str(plan.index_dir) if plan.dedup and (plan.index_dir).exists() else None,
             "dedup_params": plan.dedup.to_dict() if plan.dedup else None, "extra": extra or {}}

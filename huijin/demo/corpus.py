@@ -12,6 +12,7 @@ import html
 import io
 import json
 import random
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,9 +81,13 @@ def make_pages(rng: random.Random, n_filings: int, bench: list[dict]) -> list[Pa
                           rng.sample(T.GENERAL_EN, 4), None, "en", "general"))
         pages.append(Page(f"https://support.example.com/case/{i}", "Case notes", T.pii_paragraphs(rng), None, "en", "pii"))
     for j, item in enumerate(bench[: max(2, len(bench) // 3)]):  # leak some benchmark test items into the web
+        intro = ("Stuck on a corporate finance assignment? Below is a practice question with the company's "
+                 "reported figures; work through the percentage change step by step, then compare with the model "
+                 "answer posted by our tutors. Remember to state whether the change is an increase or a decrease.")
         pages.append(Page(f"https://homework.example.com/q/{j}", "Finance homework help",
-                          item["pre_text"] + [item["qa"]["question"]] + item["post_text"], item["table"], "en",
-                          "contaminated"))
+                          [intro] + item["pre_text"] + [item["qa"]["question"]] + item["post_text"]
+                          + T.filing_text(rng, T.COMPANIES[j % len(T.COMPANIES)], 2020, T.statement_rows(rng, 2020)[1])[1:],
+                          item["table"], "en", "contaminated"))
     originals = [p for p in pages if p.kind in ("filing", "news_en", "news_zh")]
     for j, p in enumerate(rng.sample(originals, max(2, len(originals) // 10))):
         pages.append(Page(p.url.replace("https://", "https://mirror.") + f"?copy={j}", p.title, list(p.paragraphs),
@@ -104,8 +109,11 @@ def write_warc(path: Path, pages: list[tuple[Page, str]]) -> None:
             payload = doc.encode("utf-8")
             headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8"),
                                                   ("Content-Length", str(len(payload)))], protocol="HTTP/1.1")
+            # fixed record ids and dates: the same seed gives the same WARC records (and the same curated version)
+            rid = uuid.uuid5(uuid.NAMESPACE_URL, page.url)
+            warc_headers = {"WARC-Record-ID": f"<urn:uuid:{rid}>", "WARC-Date": "2024-06-01T00:00:00Z"}
             writer.write_record(writer.create_warc_record(page.url, "response", payload=io.BytesIO(payload),
-                                                          http_headers=headers))
+                                                          http_headers=headers, warc_headers_dict=warc_headers))
 
 
 def generate(root: str | Path, n_filings: int = 24, seed: int = 0) -> Corpus:
@@ -113,6 +121,9 @@ def generate(root: str | Path, n_filings: int = 24, seed: int = 0) -> Corpus:
     rng = random.Random(seed)
     root = Path(root)
     pages_dir = root / "pages"
+    if pages_dir.exists():  # a smaller rerun must not leave pages of a bigger one behind
+        for f in pages_dir.iterdir():
+            f.unlink()
     pages_dir.mkdir(parents=True, exist_ok=True)
     bench = [T.benchmark_item(rng, i) for i in range(12)]
     tables = [T.benchmark_item(rng, 100 + i) for i in range(40)]  # table+text records for programmatic RL tasks
