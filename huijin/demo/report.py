@@ -3,6 +3,7 @@ lineage from raw input to the final checkpoint."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -48,7 +49,8 @@ def _add_version(s: DemoState, parent: Tree, ref: str, seen: set[str], weight: f
         _add_version(s, node, f"{p['name']}@{p['version']}", seen)
     files = m.recipe.get("inputs") or m.recipe.get("files") or []
     for f in files if isinstance(files, list) else [files]:
-        node.add(f"[green]raw[/] {f}")
+        if "/" in str(f) or "." in Path(str(f)).name:  # files and folders; catalog refs are parents above
+            node.add(f"[green]raw[/] {f}")
 
 
 def print_report(s: DemoState, console: Console) -> None:
