@@ -136,7 +136,10 @@ def test_last_boxed_wins_over_earlier_ones():
 
 
 # -- judge / tool_env / plug-ins / TRL ---------------------------------------------------------------
-def test_judge_and_tool_env_are_declared_and_return_none():
+def test_judge_and_tool_env_are_declared_and_return_none(monkeypatch):
+    # without a registered scorer (synthesis.envs / a judge registers theirs on import) the score is None
+    monkeypatch.delitem(_SCORERS, "tool_env", raising=False)
+    monkeypatch.delitem(_SCORERS, "judge", raising=False)
     assert score(S(type="judge", rubric="helpful"), "anything").score is None
     assert score(S(type="tool_env", env="calc"), "anything").score is None
 

@@ -14,10 +14,11 @@ import math
 import re
 from typing import Any
 
+from ..rewards.program import ProgramError, _power
+
 MAX_CHARS = 400
 MAX_NODES = 200
 MAX_DEPTH = 40
-MAX_EXPONENT = 1000
 MAX_MAGNITUDE = 1e100
 
 
@@ -54,15 +55,11 @@ _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%(?!\s*[\d(.a-zA-Z])")
 
 
 def _pow(a: float, b: float) -> float:
-    if abs(b) > MAX_EXPONENT:
-        raise CalcError(f"exponent larger than {MAX_EXPONENT}")
-    if a == 0 and b < 0:
-        raise CalcError("zero to a negative power")
+    """The verifier's guarded power (exponent cap, 0**-n, overflow), with the calculator's error type."""
     try:
-        r = math.pow(a, b)
-    except (OverflowError, ValueError) as e:
-        raise CalcError(f"power: {e}") from None
-    return r
+        return _power(a, b)
+    except ProgramError as e:
+        raise CalcError(str(e)) from None
 
 
 def evaluate(expression: str) -> float:

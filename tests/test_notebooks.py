@@ -1,0 +1,128 @@
+"""The notebooks in notebooks/ run top to bottom against a store `huijin demo --quick` built (once per
+session), on a kernel of this very interpreter; a cell error fails the test, and each notebook's outputs are
+checked against the store they read (drop funnel numbers, stages, figures)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+pytest.importorskip("matplotlib")
+
+from catalogs import Store  # noqa: E402
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("nbdemo")
+    store, work = root / "huijin-store", root / "demo-work"
+    cmd = [sys.executable, "-m", "huijin.cli", "demo", "--quick", "--store", str(store), "--workdir", str(work)]
+    done = subprocess.run(cmd, cwd=root, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True,
+                          text=True, timeout=480)
+    assert done.returncode == 0, f"huijin demo --quick failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    return store
+
+
+@pytest.fixture(scope="session")
+def kernel_dirs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A `python3` kernelspec for this interpreter, so a fresh clone (or a user-wide `python3` spec that
+    points elsewhere) still runs the notebooks with the venv that has huijin installed."""
+    d = tmp_path_factory.mktemp("kernels")
+    spec = d / "python3"
+    spec.mkdir()
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (huijin)", "language": "python"}), encoding="utf-8")
+    return d
+
+
+def run_notebook(name: str, store: Path, kernel_dirs: Path) -> nbformat.NotebookNode:
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{name} is committed with outputs"
+    km = AsyncKernelManager(kernel_name="python3",
+                            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernel_dirs)]))
+    client = nbclient.NotebookClient(nb, km=km, timeout=240, resources={"metadata": {"path": str(NOTEBOOKS)}})
+    env = {**os.environ, "HUIJIN_STORE": str(store), "HF_HUB_OFFLINE": "1",
+           "MPLBACKEND": "module://matplotlib_inline.backend_inline"}  # figures as PNG outputs, whatever CI sets
+    client.execute(env=env)  # raises CellExecutionError (with the traceback) if any cell fails
+    return nb
+
+
+def outputs_text(nb: nbformat.NotebookNode) -> str:
+    parts = []
+    for c in nb.cells:
+        for o in c.get("outputs", []):
+            if o.output_type == "stream":
+                parts.append(o.text)
+            elif "data" in o:
+                parts.append(o["data"].get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def figures(nb: nbformat.NotebookNode) -> int:
+    return sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+
+
+def test_catalog_tour(demo_store: Path, kernel_dirs: Path) -> None:
+    nb = run_notebook("catalog_tour.ipynb", demo_store, kernel_dirs)
+    text = outputs_text(nb)
+    store = Store.open(demo_store, create=False)
+    web = store.resolve("demo-web")
+    assert f"store: {demo_store.resolve()}" in text  # it used $HUIJIN_STORE, not a store of its own
+    assert "demo-cpt-mix ←" in text and "demo-web@1 (doc, " in text  # the lineage walk
+    snap = next(s["name"] for s in store.snapshots.ls() if s["name"].startswith("demo-"))
+    assert f"snapshot {snap}" in text
+    langs = web.stats["lang"]  # the counts the language plot is drawn from (pivot: one column per language)
+    assert ["demo-web"] + [str(langs[k]) for k in sorted(langs)] in [line.split() for line in text.splitlines()]
+    assert "numerical_reasoning/financial_math/ratio_growth" in text  # the taxonomy pivot
+    assert figures(nb) >= 2  # language and taxonomy distributions
+
+
+def test_curation_report(demo_store: Path, kernel_dirs: Path) -> None:
+    nb = run_notebook("curation_report.ipynb", demo_store, kernel_dirs)
+    text = outputs_text(nb)
+    store = Store.open(demo_store, create=False)
+    web, fin = store.resolve("demo-web"), store.resolve("demo-web-fin")
+    # the funnel lines carry the manifests' numbers
+    assert f"{web.ref}: {web.inputs} in → {web.rows} kept, {sum(web.drops.values())} dropped" in text
+    assert f"{fin.ref}: {fin.inputs} in → {fin.rows} kept, {sum(fin.drops.values())} dropped" in text
+    for key, n in {**web.drops, **fin.drops}.items():
+        step, reason = key.split(":", 1)
+        assert any(step in line and reason in line and line.split()[-1] == str(n) for line in text.splitlines()), key
+    # the dedup verb re-run over the raw pages removes exactly what the manifest counted
+    dedup = {k.split(":", 1)[1]: v for k, v in web.drops.items() if k.startswith("dedup:")}
+    assert f"removed by the verb: {dedup} | counted in the manifest: {dedup}" in text
+    contaminated = fin.drops["decontaminate:contaminated"]
+    assert f"{contaminated} documents dropped as contaminated; {contaminated} of them re-matched here" in text
+    assert "demo-bench-" in text  # which benchmark items leaked
+    mix = store.resolve("demo-cpt-mix").extra["mixture"]
+    assert f"budget {mix['budget_tokens']} tokens, achieved {mix['achieved_tokens']}" in text
+    assert figures(nb) >= 5  # funnel, score histograms, dedup clusters, decontamination, mixture
+
+
+def test_training(demo_store: Path, kernel_dirs: Path) -> None:
+    nb = run_notebook("training.ipynb", demo_store, kernel_dirs)
+    text = outputs_text(nb)
+    store = Store.open(demo_store, create=False)
+    runs = [r for r in store.runs.ls() if r["status"] == "completed"]
+    assert {r["stage"] for r in runs} >= {"cpt", "sft", "reasoning_rl"}
+    for r in runs:
+        steps = store.runs.get(r["run_id"])["metrics"]["steps"]
+        assert f"{r['stage']}: {steps} steps logged" in text  # every stage's per-step file was read
+        assert r["run_id"] in text
+    suite = next(iter(store.runs.get(runs[0]["run_id"])["metrics"]["eval"]))
+    assert f"suite: {suite}" in text and "overall" in text  # the ablation table
+    assert figures(nb) >= 2  # loss/reward curves, ablation chart
