@@ -76,7 +76,7 @@ def timed(fn) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=1200)
+    ap.add_argument("--n", type=int, default=4000)  # long enough that start-up and the last slow replies are amortised
     ap.add_argument("--n-lockstep", type=int, default=320)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--latency", type=float, default=0.2)
