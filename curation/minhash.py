@@ -65,6 +65,8 @@ class DedupParams:
         """Bands/rows minimising false positives + false negatives around ``threshold`` (datasketch's rule)."""
         from datasketch.lsh import _optimal_param
 
+        if not 0 < threshold < 1:
+            raise ValueError(f"dedup threshold {threshold}: a Jaccard similarity strictly between 0 and 1")
         b, r = _optimal_param(threshold, num_perm, 0.5, 0.5)
         return cls(num_buckets=b, hashes_per_bucket=r, **kw)
 

@@ -200,9 +200,9 @@ def run_recipe(recipe: str | Path | dict | Recipe, inputs: list[str], name: str 
 
     store = store or Store.open()
     plan = plan_run(recipe, inputs, name, store, work_dir, tasks, against, reader_options)
-    executors = build_executors(plan, executor, workers, **executor_opts)
     t0 = time.perf_counter()
     try:
+        executors = build_executors(plan, executor, workers, **executor_opts)  # inside: a bad option leaves no staging
         with _quiet_logs(quiet):
             if executor == "slurm":
                 executors[-1].run()

@@ -105,7 +105,8 @@ class CurationReader(PipelineStep):
                         return
 
     def _read(self, fmt: str, path: str, rank: int) -> Iterator[Document]:
-        reader = {"warc": self._warc, "html": self._html, "jsonl": self._jsonl, "parquet": self._parquet,
+        reader = {"warc": self._warc, "html": self._html, "jsonl": self._jsonl, "json": self._json,
+                  "parquet": self._parquet,
                   "csv": self._csv, "text": self._text, "catalog": self._catalog}[fmt]
         yield from reader(path, rank)
 
@@ -241,6 +242,26 @@ class CurationReader(PipelineStep):
                         yield doc
         except (OSError, EOFError) as e:  # truncated or corrupt gzip
             self._bad(rank, f"unreadable: {type(e).__name__}: {e}"[:200], path, None)
+
+    def _json(self, path: str, rank: int) -> Iterator[Document]:
+        """A ``.json`` file holding one JSON array of records (or one object, e.g. a benchmark dump); a file
+        that does not parse as one JSON value is read as JSON Lines (its bad lines quarantined one by one)."""
+        try:
+            with open(path, "rb") as f:
+                raw = f.read(self.max_bytes + 1)
+            data = json.loads(raw.decode("utf-8")) if len(raw) <= self.max_bytes else None
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            data = None
+        except OSError as e:
+            self._bad(rank, f"unreadable: {type(e).__name__}: {e}"[:200], path, None)
+            return
+        if data is None:
+            yield from self._jsonl(path, rank)
+            return
+        for n, rec in enumerate(data if isinstance(data, list) else [data], 1):
+            doc = self._from_record(rec, path, n, rank)
+            if doc is not None:
+                yield doc
 
     def _parquet(self, path: str, rank: int) -> Iterator[Document]:
         import pyarrow.parquet as pq

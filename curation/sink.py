@@ -88,6 +88,21 @@ class VersionSink(PipelineStep):
                 w.count_drop(f"read:{reason}", n)
         for key, n in drops_by_reason(self.steps, acc, before, self.first_tap).items():
             w.count_drop(key, n)
+        for (_, step), b in zip(self.steps, before, strict=True):
+            _copy_manifest_stats(w, step, b)
+
+
+def _copy_manifest_stats(w: Any, step: Any, before: dict[str, float]) -> None:
+    """A step's ``manifest_stats`` (stat-key prefix -> stats group) puts this rank's counts of those stats
+    into the manifest's ``stats`` (e.g. which benchmark items a decontamination step matched)."""
+    prefixes = getattr(step, "manifest_stats", None)
+    if not prefixes:
+        return
+    for key, total in stat_totals(step).items():
+        for prefix, group in prefixes.items():
+            n = int(total - before.get(key, 0))
+            if key.startswith(prefix) and n > 0:
+                w.stats.setdefault(group, Counter())[key.removeprefix(prefix)] += n
 
 
 def _int(x: Any) -> int | None:

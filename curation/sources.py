@@ -24,7 +24,7 @@ def file_format(path: str) -> str | None:
         if p.endswith(sfx):
             return fmt
     if p.endswith(".json"):
-        return "jsonl"
+        return "json"  # a JSON array (or object) of records; JSON Lines under a .json name also work
     return None
 
 

@@ -101,7 +101,9 @@ def dedup_to_jsonl(inputs: list[str], output: str | Path, clusters: str | Path |
     sig, mid, dups, labels = (str(work / d) for d in ("sigs", "stage1", "dups", "labels"))
     ledger = Ledger()
     reader = CurationReader(inputs, ledger=ledger, store_root=store_root, text_key=text_key, keep_record=True)
-    sink = JsonlRecordSink(str(output), str(clusters) if clusters else None, labels)
+    # without a clusters file asked for, one is still written (in the work folder) to count removals by reason
+    cluster_file = Path(clusters) if clusters else work / "clusters.jsonl"
+    sink = JsonlRecordSink(str(output), str(cluster_file), labels)
     stages = [[reader, LedgerDump(ledger, str(work / "ledger")), FastMinhashSignature(sig, params, minhash=near),
                IntermediateWriter(mid)]]
     tasks = [1]
@@ -116,25 +118,23 @@ def dedup_to_jsonl(inputs: list[str], output: str | Path, clusters: str | Path |
         for i, (pipe, n) in enumerate(zip(stages, tasks, strict=True)):
             LocalPipelineExecutor(pipe, tasks=n, workers=1, logging_dir=str(work / f"logs{i}"), skip_completed=False).run()
         counts = json.loads((work / "ledger" / "00000.json").read_text())
+        result = _dedup_counts(output, cluster_file, counts, params)
     finally:
         logger.enable("datatrove")
         if work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
-    return _dedup_counts(output, clusters, counts, params) | {"threshold": threshold}
+    if not clusters:
+        result["clusters"] = None
+    return result | {"threshold": threshold}
 
 
-def _dedup_counts(output: str | Path, clusters: str | Path | None, counts: dict, params: DedupParams) -> dict:
+def _dedup_counts(output: str | Path, clusters: str | Path, counts: dict, params: DedupParams) -> dict:
     kept = sum(1 for _ in open(output, encoding="utf-8"))
-    dup: Counter = Counter()
-    n_clusters = None
-    if clusters:
-        rows = [json.loads(line) for line in open(clusters, encoding="utf-8")]
-        dup = Counter(r["duplicate"] for r in rows if r["duplicate"])
-        n_clusters = len({r["cluster"] for r in rows})
+    rows = [json.loads(line) for line in open(clusters, encoding="utf-8")]
+    dup = Counter(r["duplicate"] for r in rows if r["duplicate"])
     quarantined = Counter(q["reason"].split(":")[0] for q in counts["quarantine"])
-    removed = sum(dup.values()) if clusters else counts["inputs"] - kept - sum(quarantined.values())
-    return {"inputs": counts["inputs"], "kept": kept, "removed": dict(dup) if clusters else removed,
-            "quarantined": dict(quarantined), "quarantine": counts["quarantine"], "clusters": n_clusters,
-            "lsh_midpoint": round(params.threshold, 3), "bands": params.num_buckets,
-            "rows_per_band": params.hashes_per_bucket,
-            "balanced": counts["inputs"] == kept + (sum(dup.values()) if clusters else removed) + sum(quarantined.values())}
+    return {"inputs": counts["inputs"], "kept": kept, "removed": dict(dup),
+            "quarantined": dict(quarantined), "quarantine": counts["quarantine"],
+            "clusters": len({r["cluster"] for r in rows}), "lsh_midpoint": round(params.threshold, 3),
+            "bands": params.num_buckets, "rows_per_band": params.hashes_per_bucket,
+            "balanced": counts["inputs"] == kept + sum(dup.values()) + sum(quarantined.values())}

@@ -25,6 +25,20 @@ def _summary_table(s: dict, title: str) -> None:
     print_table(rows, ["what", "count"], title=title)
 
 
+def _explain_quarantine(entries: list[dict], inputs: int, kept: int, where: str = "") -> None:
+    """Name the first quarantined inputs (file:offset reason), and hint at --text-key when nothing had text."""
+    from .common import err_console
+
+    for q in entries[:3]:
+        err_console.print(f"quarantined {q.get('file')}:{q.get('offset')}  {q.get('reason')}", highlight=False)
+    if len(entries) > 3:
+        err_console.print(f"... {len(entries) - 3} more{where}", highlight=False)
+    empty = sum(1 for q in entries if str(q.get("reason")) == "empty_document")
+    if inputs and kept == 0 and empty * 2 >= inputs:
+        err_console.print("[yellow]hint:[/] most records had no text in the text field: name it with --text-key "
+                          "FIELD (a glob such as 'item_*' joins several fields)")
+
+
 @curate.command("run")
 def run(
     recipe: str = typer.Argument(..., help="recipe YAML path or name in recipes/curation/ (e.g. fin_web)"),
@@ -44,6 +58,8 @@ def run(
     from curation.pipeline import run_recipe, summary
     from curation.recipe import RecipeError
 
+    if tasks < 1 or workers < 1:
+        fail(f"--tasks and --workers must be at least 1 (got {tasks}, {workers})")
     s = open_store(store)
     t0 = time.time()
 
@@ -66,6 +82,10 @@ def run(
         print_json(summ)
         return
     _summary_table(summ, f"{m.ref}  ({m.rows} rows, {time.time() - t0:.1f}s)")
+    if m.quarantined:
+        q = s.read_quarantine(m)
+        _explain_quarantine(q.to_pylist() if q is not None else [], m.inputs or 0, m.rows,
+                            f" in {s.path_of(m) / 'quarantine'}")
     if not summ["balanced"]:
         fail(f"{m.ref}: counts do not add up (inputs {m.inputs})")
 
@@ -95,6 +115,7 @@ def extract(
     rows += [{"what": f"dropped {k}", "count": v} for k, v in r["dropped"].items()]
     rows += [{"what": f"quarantined {k}", "count": v} for k, v in r["quarantined"].items()]
     print_table(rows, ["what", "count"], title=f"extract → {output}")
+    _explain_quarantine(r["quarantine"], r["inputs"], r["written"])
 
 
 @curate.command("dedup")
@@ -123,7 +144,8 @@ def dedup(
         print_json({k: v for k, v in r.items() if k != "quarantine"})
         return
     rows = [{"what": "in", "count": r["inputs"]}, {"what": "kept", "count": r["kept"]}]
-    removed = r["removed"] if isinstance(r["removed"], dict) else {"duplicates": r["removed"]}
-    rows += [{"what": f"removed {k}", "count": v} for k, v in removed.items()]
+    rows += [{"what": f"removed {k}", "count": v} for k, v in r["removed"].items()]
     rows += [{"what": f"quarantined {k}", "count": v} for k, v in r["quarantined"].items()]
-    print_table(rows, ["what", "count"], title=f"dedup (threshold {r['threshold']}, LSH {r['bands']}×{r['rows_per_band']}) → {output}")
+    print_table(rows, ["what", "count"], title=f"dedup → {output} (threshold {r['threshold']}, "
+                f"LSH {r['bands']}×{r['rows_per_band']})")
+    _explain_quarantine(r["quarantine"], r["inputs"], r["kept"])

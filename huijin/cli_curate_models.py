@@ -28,7 +28,10 @@ def _guard(fn):
             return fn(*a, **k)
         except (RefError, SchemaError, ImportFailed, InputError, BenchmarkFormatError, RecipeError,
                 FileNotFoundError, ValueError) as e:
-            fail(str(e).strip("'\""))
+            msg = str(e)
+            if len(msg) > 1 and msg[0] == msg[-1] and msg[0] in "'\"":  # KeyError-style repr
+                msg = msg[1:-1]
+            fail(msg)
 
     return wrapper
 
@@ -49,7 +52,7 @@ def _pairs(values: list[str], opt: str, cast=str) -> dict:
 def _progress(it, desc: str):
     from tqdm import tqdm
 
-    return tqdm(it, desc=desc, unit=" rec", mininterval=0.5, leave=False)
+    return tqdm(it, desc=desc, unit=" rec", mininterval=0.5, leave=False, delay=1.0)  # no bar for quick runs
 
 
 def _parents(store, input_: str) -> list[str]:
@@ -88,6 +91,8 @@ def train_classifier_cmd(
     """Train a fastText classifier, report held-out quality per language, register it as an artifact."""
     from curation.classify import TrainConfig, train_classifier
 
+    if not 0 < test_split < 1:
+        fail(f"--test-split {test_split}: the held-out share must be between 0 and 1")
     cfg = TrainConfig(test_split=test_split, epoch=epoch, dim=dim, chunk_chars=chunk_chars, seed=seed,
                       min_chars=min_chars, length_token=length_token, quantize=quantize)
     s = open_store(store)
@@ -141,11 +146,12 @@ def classify_cmd(
 
         recipe = {"op": "classify", "model": model, "score": clf.name, "thresholds": threshold,
                   "default_threshold": default_threshold, "input": input_}
-        ref = write_version(s, version, "doc", rows, _parents(s, input_), recipe,
+        kind = "doc" if _is_file(input_) else s.resolve(input_).kind  # sft/rl: scores go into meta
+        ref = write_version(s, version, kind, rows, _parents(s, input_), recipe,
                             {f"{clf.name}_below_threshold": counts["dropped_below_threshold"]}, counts["input"]).ref
     scores = [r["scores"][clf.name] for r in rows]
     print_table([{"input": counts["input"], "kept": counts["kept"], "dropped": counts["dropped_below_threshold"],
-                  "mean score": sum(scores) / len(scores) if scores else None, "output": str(output or ""),
+                  "mean score (kept)": sum(scores) / len(scores) if scores else None, "output": str(output or ""),
                   "version": ref or ""}], title=f"classify with {clf.name}")
 
 
@@ -170,6 +176,8 @@ def decontaminate_cmd(
 
     if output is None and version is None:
         fail("give --output OUT.jsonl and/or --version NAME")
+    if mode not in ("remove", "flag"):
+        fail(f"--mode {mode!r}: expected remove or flag")
     cfg = DecontConfig(n_en=n_en, n_zh=n_zh, parts=tuple(p.strip() for p in parts.split(",") if p.strip()))
     index = build_index(_pairs(benchmark, "--benchmark"), cfg)
     s = None if _is_file(input_) and not version else open_store(store)
@@ -187,9 +195,11 @@ def decontaminate_cmd(
             for f in rep.flagged:
                 key = "contaminated:" + "+".join(f["benchmarks"])
                 drops[key] = drops.get(key, 0) + 1
-        recipe = {"op": "decontaminate", "mode": mode, "benchmarks": benchmark, "config": rep.to_dict()["config"],
+        summary = {k: v for k, v in rep.to_dict().items() if k != "flagged"}  # which items leaked, per benchmark
+        recipe = {"op": "decontaminate", "mode": mode, "benchmarks": benchmark, "config": summary["config"],
                   "input": input_}
-        ref = write_version(s, version, kind, rows, _parents(s, input_), recipe, drops, rep.counts["input"]).ref
+        ref = write_version(s, version, kind, rows, _parents(s, input_), recipe, drops, rep.counts["input"],
+                            extra={"decontamination": summary}).ref
     doc = rep.to_dict()
     doc["version"] = ref
     report.parent.mkdir(parents=True, exist_ok=True)
@@ -201,7 +211,7 @@ def decontaminate_cmd(
 @curate.command("mix")
 @_guard
 def mix_cmd(
-    recipe: Path = typer.Argument(..., help="mixture recipe YAML (see recipes/mixture/)"),
+    recipe: Path = typer.Argument(..., help="mixture recipe YAML, or a name in recipes/mixture/ (cpt_default)"),
     name: str = typer.Option(..., "--name", help="name of the mixture version"),
     source: list[str] = typer.Option([], "--source", help="SOURCE=REF: override a source's ref (repeatable)"),
     share: list[str] = typer.Option([], "--share", help="SOURCE=SHARE: override a share (repeatable)"),
@@ -225,7 +235,10 @@ def mix_cmd(
     if as_json:
         print_json({"version": m.ref, **rep})
         return
-    cols = ["source", "ref", "docs", "available_tokens", "target_share", "achieved_share", "target_tokens",
-            "achieved_tokens", "epochs", "max_epochs", "capped"]
-    print_table(rep["sources"], cols, title=f"{m.ref}: {rep['documents']:,} docs, {rep['achieved_tokens']:,} tokens "
+    short = {"source": "source", "ref": "ref", "docs": "docs", "available_tokens": "avail tok",
+             "target_share": "target", "achieved_share": "achieved", "target_tokens": "target tok",
+             "achieved_tokens": "achieved tok", "epochs": "epochs", "max_epochs": "cap", "capped": "capped",
+             "upsampled_copies": "copies"}  # short headers: the table fits an 80-column terminal
+    rows = [{short[k]: r.get(k) for k in short} for r in rep["sources"]]
+    print_table(rows, list(short.values()), title=f"{m.ref}: {rep['documents']:,} docs, {rep['achieved_tokens']:,} tokens "
                 f"({rep['token_count']})")

@@ -34,10 +34,15 @@ def eval_main(
     from training.engine import setup_env
 
     setup_env()
-    from training.evaluation import SuiteError, evaluate_model, store_scores
+    from training.evaluation import SuiteError, evaluate_model, load_suite, store_scores
 
+    if run:  # checked before the model is loaded and evaluated
+        try:
+            open_store(store, create=False).runs.get(run)
+        except KeyError as e:
+            fail(str(e.args[0]))
     try:
-        rep = evaluate_model(model, suite, limit, [t.strip() for t in tasks.split(",")] if tasks else None,
+        rep = evaluate_model(model, load_suite(suite), limit, [t.strip() for t in tasks.split(",")] if tasks else None,
                              progress=not as_json)
     except SuiteError as e:
         fail(str(e))
@@ -79,8 +84,11 @@ def compare(
 
     s = open_store(store, create=False)
     ids = list(runs or [])
-    if snapshot:
-        ids += [r["run_id"] for r in s.runs.ls(snapshot) if r["run_id"] not in ids]
+    if snapshot:  # completed runs only; without --evaluate, those with stored scores (no empty columns)
+        listed = [r["run_id"] for r in s.runs.ls(snapshot) if r["status"] == "completed"]
+        if not run_eval:
+            listed = [r for r in listed if (s.runs.get(r).get("metrics") or {}).get("eval")] or listed
+        ids += [r for r in listed if r not in ids]
     if not ids:
         fail("give run ids or --snapshot")
     if run_eval:

@@ -10,7 +10,19 @@ from .apps import synth, taxonomy, verify
 from .common import JsonOpt, StoreOpt, console, fail, open_store, print_json, print_table
 
 TaxFileOpt = typer.Option(None, "--file", help="taxonomy YAML (default: the built-in one)")
-EndpointsOpt = typer.Option(None, "--endpoints", help="teacher endpoints YAML (default recipes/teachers.yaml)")
+EndpointsOpt = typer.Option(None, "--endpoints", "--teachers", help="teacher endpoints YAML (default "
+                                                                    "recipes/teachers.yaml)")
+CacheHelp = "request cache file (default <store>/cache/teacher.sqlite, the one `synth run` uses)"
+
+
+def _cache_path(cache: Path | None, store: str | None) -> Path:
+    """The request cache: as given, else the store's (shared with `huijin synth run`)."""
+    import os
+
+    if cache is not None:
+        return cache
+    root = Path(store or os.environ.get("HUIJIN_STORE") or "./huijin-store").expanduser()
+    return root / "cache" / "teacher.sqlite"  # path only: no catalog connection while a run may hold it
 
 
 # -- taxonomy -----------------------------------------------------------------------------------
@@ -68,9 +80,11 @@ def _verify(kind: str, file: Path, json_: bool, show: int) -> None:
 
     try:
         records = load_records(file)
-    except (OSError, ValueError) as e:
+        res = (verify_finqa if kind == "finqa" else verify_convfinqa)(records)
+    except ValueError as e:
+        fail(str(e) if str(file) in str(e) else f"{file}: {e}")
+    except OSError as e:
         fail(str(e))
-    res = (verify_finqa if kind == "finqa" else verify_convfinqa)(records)
     if json_:
         print_json({"total": res["total"], "agree": res["agree"], "disagree": res["disagree"]})
         return
@@ -119,7 +133,7 @@ def synth_endpoints(endpoints: Path = EndpointsOpt, json_: bool = JsonOpt) -> No
 def synth_label(ref: str = typer.Argument(..., help="version to label, e.g. fin-sft@1"),
                 endpoint: str = typer.Option(..., "--endpoint", help="endpoint name in the endpoints file"),
                 endpoints: Path = EndpointsOpt,
-                cache: Path = typer.Option(Path("work/teacher-cache.sqlite"), "--cache", help="request cache file"),
+                cache: Path = typer.Option(None, "--cache", help=CacheHelp),
                 name: str = typer.Option(None, "--name", help="output dataset (default: next version of the input)"),
                 regenerate: list[str] = typer.Option([], "--regenerate",
                                                       help="ask again for cached rows that were: length | failed"),
@@ -133,9 +147,11 @@ def synth_label(ref: str = typer.Argument(..., help="version to label, e.g. fin-
     try:
         if set(regenerate) - {"length", "failed"}:
             fail(f"--regenerate takes length or failed, got {regenerate}")
+        s = open_store(store, create=False)
+        cache = _cache_path(cache, str(s.root))
+        cache.parent.mkdir(parents=True, exist_ok=True)
         client = TeacherClient(get_endpoint(endpoint, endpoints), cache=cache, regenerate=regenerate)
-        m = label_version(open_store(store, create=False), ref, client, load_taxonomy(file), name=name,
-                          progress=progress)
+        m = label_version(s, ref, client, load_taxonomy(file), name=name, progress=progress)
     except (TeacherConfigError, TeacherError, RefError, ValueError, FileNotFoundError) as e:
         fail(str(e))
     print_table([{"version": m.ref, "rows": m.rows, "labelled": m.extra.get("labelled"),
@@ -144,11 +160,12 @@ def synth_label(ref: str = typer.Argument(..., help="version to label, e.g. fin-
 
 
 @synth.command("cache")
-def synth_cache(cache: Path = typer.Argument(Path("work/teacher-cache.sqlite"), help="request cache file"),
-                json_: bool = JsonOpt) -> None:
+def synth_cache(cache: Path = typer.Argument(None, help=CacheHelp), json_: bool = JsonOpt,
+                store: str = StoreOpt) -> None:
     """What a request cache holds: finished rows by status and finish_reason (length rows can be regenerated)."""
     from synthesis.teachers import RequestCache
 
+    cache = _cache_path(cache, store)
     if not cache.exists():
         fail(f"no request cache at {cache}")
     stats = RequestCache(cache).stats()
@@ -166,8 +183,10 @@ def synth_export(ref: str = typer.Argument(..., help="an rl version"),
     from catalogs import RefError
     from synthesis.rewards import export_rl
 
+    if out.is_dir():
+        fail(f"--out {out} is a folder; give a file, e.g. {out / 'rl.parquet'}")
     try:
         res = export_rl(open_store(store, create=False), ref, out, fmt)
-    except (RefError, ValueError, FileNotFoundError) as e:
+    except (RefError, ValueError, OSError) as e:
         fail(str(e))
     print_table([res], title="exported")

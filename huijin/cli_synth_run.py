@@ -19,7 +19,7 @@ def synth_run(
     limit: int = typer.Option(None, "--limit", min=1, help="stop after N kept rows of the primary output"),
     name: str = typer.Option(None, "--name", help="version name of the primary output (others: NAME-<output>)"),
     seed: int = typer.Option(None, "--seed", help="override the recipe's seed"),
-    teachers: Path = typer.Option(None, "--teachers", exists=True, dir_okay=False,
+    teachers: Path = typer.Option(None, "--teachers", "--endpoints", exists=True, dir_okay=False,
                                   help="endpoints file (default recipes/teachers.yaml)"),
     set_: list[str] = typer.Option([], "--set", help="override a recipe key: KEY=YAML_VALUE (repeatable)"),
     regenerate: list[str] = typer.Option([], "--regenerate", help="ask again instead of using the cache for "
@@ -34,6 +34,8 @@ def synth_run(
 
     from synthesis.generators import RecipeError, run
 
+    if set(regenerate) - {"length", "failed"}:
+        fail(f"--regenerate takes length or failed, got {', '.join(regenerate)}")
     overrides = {}
     for item in set_:
         key, sep, value = item.partition("=")
@@ -57,13 +59,17 @@ def synth_run(
         done = _run_post(steps, report, s, to_stderr=True) if post else []
         print_json({"recipe": report.recipe, "generator": report.generator, "outputs": rows,
                     "coverage": report.coverage, "teacher": report.teacher, "seconds": round(report.seconds, 2),
-                    "stats": report.stats, "post": done})
+                    "stats": report.stats, "unused_keys": report.unused_keys, "post": done})
         return
     print_table(rows, ["output", "version", "inputs", "kept", "dropped", "quarantined", "acceptance"],
                 title=f"synth run {report.recipe} ({report.generator})")
     for r in rows:
         if r["drop_reasons"]:
             console.print(f"{r['output']} dropped: " + ", ".join(f"{k} {v}" for k, v in r["drop_reasons"].items()))
+        m = report.manifests.get(r["output"])
+        if m is not None and m.quarantined:  # the reasons; each row with its full reason is in the quarantine shard
+            console.print(f"{r['output']} quarantined: " + ", ".join(f"{k} {v}" for k, v in m.quarantined.items())
+                          + f" (each row and its full reason: {Path(s.path_of(m)) / 'quarantine'})")
     cov = [{"output": k, "leaf": leaf, "rows": n} for k, c in report.coverage.items()
            for leaf, n in sorted(c.items(), key=lambda x: -x[1])]
     if cov:
@@ -72,7 +78,12 @@ def synth_run(
         t = report.teacher["total"]
         console.print(f"teacher: {t['requests']} requests, {t['cached']} cached, {t['input_tokens']} in / "
                       f"{t['output_tokens']} out tokens, ${t['cost_usd']:.4f}")
+        if t["cached"] and any(r["quarantined"] for r in rows) and "failed" not in regenerate:
+            console.print("note: failed requests are cached too; add --regenerate failed to ask the teacher again")
     console.print(f"done in {report.seconds:.1f}s: " + ", ".join(m.ref for m in report.manifests.values()))
+    if report.unused_keys:
+        console.print(f"[yellow]warning:[/] recipe keys this run never read (a typo, or not used with these "
+                      f"settings): {', '.join(report.unused_keys)}")
     if post and steps:
         _run_post(steps, report, s)
     elif steps:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext, redirect_stdout
 from pathlib import Path
 
 import typer
@@ -27,9 +32,13 @@ def tokenize(
         m = tokenize_version(s, ref, str(tokenizer), name=name, workers=workers, progress=not as_json)
     except (TokenizeError, ValueError, FileNotFoundError) as e:
         fail(str(e))
-    row = {"version": m.ref, "parent": ref, "docs": m.rows, "tokens": m.tokens, "shards": len(m.shards),
+    parent = f"{m.parents[0]['name']}@{m.parents[0]['version']}" if m.parents else ref
+    row = {"version": m.ref, "parent": parent, "docs": m.rows, "tokens": m.tokens, "shards": len(m.shards),
            "tokenizer_sha256": m.recipe["tokenizer_sha256"][:16], "hash": m.hash}
     print_json(row) if as_json else print_table([row], title="tokens version")
+
+
+_SCI_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def _parse_sets(sets: list[str]) -> dict:
@@ -44,8 +53,52 @@ def _parse_sets(sets: list[str]) -> dict:
         *parents, leaf = key.split(".")
         for p in parents:
             target = target.setdefault(p, {})
-        target[leaf] = yaml.safe_load(val)
+        parsed = yaml.safe_load(val)
+        if isinstance(parsed, str) and _SCI_FLOAT.fullmatch(parsed):
+            parsed = float(parsed)  # YAML 1.1 reads 1e-5 (no dot) as a string; lr=1e-5 means a number
+        target[leaf] = parsed
     return out
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (kill, a scheduler's preemption, docker stop) ends training like Ctrl-C does, so the stage's
+    run is recorded as 'killed' instead of staying 'running' forever."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt("stopped by SIGTERM")
+
+    old = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+@contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """With --json, stdout carries only the JSON: training progress (ours, DeepSpeed's, launcher ranks') goes
+    to stderr, at the file-descriptor level so subprocesses follow."""
+    real = sys.stdout is sys.__stdout__
+    saved = None
+    sys.stdout.flush()
+    if real:
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        if saved is not None:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 @train.command("run")
@@ -78,16 +131,20 @@ def run(
     s = open_store(store, create=False)
     names = [x.strip() for x in stages.split(",") if x.strip()]
     try:
-        recs = run_stages(s, snapshot, names, model=model, output=output, config=overrides,
-                          deepspeed_config=str(deepspeed) if deepspeed else None, gpus=gpus, nodes=nodes,
-                          hostfile=str(hostfile) if hostfile else None)
-    except (KeyError, ValueError, FileNotFoundError, RuntimeError) as e:  # ResumeError is a RuntimeError
-        fail(str(e).strip("'\""))
+        with _stdout_to_stderr() if as_json else nullcontext(), _sigterm_as_interrupt():
+            recs = run_stages(s, snapshot, names, model=model, output=output, config=overrides,
+                              deepspeed_config=str(deepspeed) if deepspeed else None, gpus=gpus, nodes=nodes,
+                              hostfile=str(hostfile) if hostfile else None)
+    except KeyError as e:  # str(KeyError) is the repr of its message
+        fail(str(e.args[0]) if e.args else str(e))
+    except (ValueError, FileNotFoundError, RuntimeError) as e:  # ResumeError is a RuntimeError
+        fail(str(e))
     if as_json:
         print_json(recs)
         return
     rows = [{"run": r["run_id"], "stage": r["stage"], "status": r["status"], "steps": r["metrics"].get("steps"),
              "loss": r["metrics"].get("final_loss"), "val_loss": r["metrics"].get("val_loss"),
+             "reward": r["metrics"].get("reward_last"), "val_reward": r["metrics"].get("val_reward"),
              "padding": r["metrics"].get("padding_ratio"), "output_model": r["output_model"]} for r in recs]
     print_table(rows, title=f"runs from snapshot {snapshot}")
     lineage = [{"stage": r["stage"], "run": r["run_id"], "data": ", ".join(r["data"])}

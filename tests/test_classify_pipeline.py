@@ -21,7 +21,8 @@ def test_recipe_with_classifier_and_decontamination_steps(shared_data, store, tm
     res = train_classifier("fin-small", [str(pos)], [str(neg)], tmp_path / "clf", store=store,
                            cfg=TrainConfig(epoch=20, chunk_chars=800, quantize=False))  # speed: no PQ
     finqa = str(shared_data / "finqa" / "dev_200.json")
-    question = load_benchmark("finqa", finqa)[0].segments[0][1]
+    leaked = load_benchmark("finqa", finqa)[0]
+    question = leaked.segments[0][1]
     docs = [fin[-1][:3000], fin[-2][:3000], fin[-3][:3000] + "\n" + question,  # the last one is contaminated
             en_wiki[-1]["text"], en_wiki[-2]["text"]]
     inp = tmp_path / "in.jsonl"
@@ -40,3 +41,7 @@ def test_recipe_with_classifier_and_decontamination_steps(shared_data, store, tm
     assert all(dict(r["scores"])["fin-small"] >= 0.5 for r in rows)
     assert sum(n for k, n in m.drops.items() if k.startswith("finance")) == 2
     assert sum(n for k, n in m.drops.items() if k.startswith("decontam")) == 1
+    # which benchmark items leaked is in the manifest, not only the drop count
+    assert m.stats["contamination"] == {"finqa": 1}
+    items = m.stats["contaminated_items"]  # (a sibling question of the same report page matches too)
+    assert items[f"finqa:{leaked.item_id}"] == 1 and all(k.startswith("finqa:V/2008/") for k in items)

@@ -113,3 +113,16 @@ def test_train_classifier_verb(tmp_path):
     bad = CliRunner().invoke(app, ["curate", "train-classifier", "--name", "toy", "--positive", str(tmp_path / "no.jsonl"),
                                    "--negative", str(neg), "--store", str(tmp_path / "st")])
     assert bad.exit_code != 0 and "no.jsonl" in bad.output
+    # classify an sft version into a version: it stays an sft version (scores land in meta)
+    from catalogs import Store
+
+    st = Store.open(tmp_path / "st")
+    with st.writer("chat", kind="sft") as w:
+        w.write([{"id": f"c{i}", "messages": [{"role": "user", "content": (fin[0].format(i) + " ") * 3},
+                                              {"role": "assistant", "content": "ok"}]} for i in range(3)])
+    r = CliRunner().invoke(app, ["curate", "classify", "--model", "toy@1", "--input", "chat@1", "--version",
+                                 "chat-scored", "--output", str(tmp_path / "c.jsonl"), "--store", str(st.root)])
+    assert r.exit_code == 0, r.output
+    m = st.resolve("chat-scored@1")
+    assert m.kind == "sft" and m.rows == 3 and m.parents[0]["name"] == "chat"
+    assert all(json.loads(rec["meta"])["scores"]["toy"] > 0.5 for rec in st.iter_records(m))

@@ -69,6 +69,9 @@ def test_threshold_params():
     p = DedupParams.for_threshold(0.8, 112)
     assert p.num_buckets * p.hashes_per_bucket <= 112 and 0.7 < p.threshold < 0.9
     assert DedupParams().threshold == pytest.approx((1 / 14) ** (1 / 8))
+    for bad in (0, 1.5):  # datasketch would silently pick bands for a meaningless threshold
+        with pytest.raises(ValueError, match="between 0 and 1"):
+            DedupParams.for_threshold(bad)
 
 
 def test_datatrove_buckets_read_our_signatures_and_clusters_label(tmp_path):

@@ -158,6 +158,11 @@ def test_executors_slurm_and_ray_are_built(store, tmp_path):
     assert all(isinstance(e, RayPipelineExecutor) for e in ray) and ray[1].world_size == plan.dedup.num_buckets
     with pytest.raises(ValueError, match="executor"):
         build_executors(plan, "dask")
+    # a bad executor name through run_recipe leaves neither a staging nor a work folder behind
+    before = set((store.root / "staging").iterdir())
+    with pytest.raises(ValueError, match="executor"):
+        run_recipe("fin_web", [_jsonl(tmp_path / "in.jsonl", ["a"])], "fin2", store, executor="dask")
+    assert set((store.root / "staging").iterdir()) == before
 
 
 @pytest.mark.slow
@@ -198,8 +203,15 @@ def test_cli_run_extract_dedup(store, tmp_path, shared_data, paras):
     kept = [json.loads(x) for x in (tmp_path / "d.jsonl").read_text().splitlines()]
     assert len(clusters) == 3 and len(kept) == 2 and clusters[0]["cluster"] == clusters[1]["cluster"]
     assert kept[0]["messages"][0]["content"] == paras[7]
+    # without --clusters, removals are still counted by reason
+    res = runner.invoke(app, ["curate", "dedup", "-i", "chats@1", "-o", str(tmp_path / "d2.jsonl"), "--store",
+                              str(store.root), "--json"])
+    out = json.loads(res.output)
+    assert res.exit_code == 0 and out["removed"] == {"exact_duplicate": 1} and out["balanced"], res.output
     res = runner.invoke(app, ["curate", "run", "nope_recipe", "-i", src, "--store", str(store.root)])
     assert res.exit_code == 1 and "nope_recipe" in res.output
+    res = runner.invoke(app, ["curate", "run", "fin_web", "-i", src, "--tasks", "0", "--store", str(store.root)])
+    assert res.exit_code == 1 and "--tasks" in res.output
 
 
 def test_parallel_workers_write_one_version(store, tmp_path, paras):

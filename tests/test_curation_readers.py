@@ -60,6 +60,20 @@ def test_jsonl_bad_lines_invalid_utf8_empty_and_too_large(tmp_path):
     assert acc.inputs == 7  # the blank line is not a record
 
 
+def test_json_array_files_are_records_not_lines(tmp_path, shared_data):
+    arr = tmp_path / "arr.json"  # pretty-printed: read line by line, every line would be quarantined
+    arr.write_text(json.dumps([{"id": "a", "text": "first"}, {"id": "b", "text": "second"}, [1]], indent=2))
+    lines = tmp_path / "lines.json"  # JSON Lines under a .json name still work, bad lines quarantined
+    lines.write_text('{"text": "one"}\n{broken\n{"text": "two"}\n')
+    docs, ledger = read_all([str(arr), str(lines)])
+    acc = _balance(docs, ledger)
+    assert [d.text for d in docs] == ["first", "second", "one", "two"] and docs[0].id == "a"
+    assert [(q["reason"][:12], q["offset"]) for q in acc.quarantine] == [("not_an_objec", 3), ("invalid_json", 2)]
+    # a real benchmark dump (FinQA: a JSON array of 200 records without a text field): 200 inputs, not 57k
+    docs, ledger = read_all([str(shared_data / "finqa" / "dev_200.json")], text_key="pre_text|id")
+    assert ledger.of(0).inputs == 200 == len(docs) + len(ledger.of(0).quarantine)
+
+
 def test_truncated_gzip_jsonl_is_quarantined(tmp_path):
     p = tmp_path / "cut.jsonl.gz"
     data = gzip.compress(b"".join(json.dumps({"text": f"record {i} " * 50}).encode() + b"\n" for i in range(200)))

@@ -140,6 +140,7 @@ def test_verb_on_jsonl_and_on_sft_version(tmp_path, shared_data):
     assert tq.item_id in {m["item"] for m in flagged["d1"]["matches"]}
     assert fq.item_id in {m["item"] for m in flagged["d3"]["matches"]}
     assert rep["benchmarks"]["tatqa"]["flagged_docs"] == 1 and rep["benchmarks"]["finqa"]["items_matched"] >= 1
+    assert tq.item_id in rep["matched_items"]["tatqa"] and fq.item_id in rep["matched_items"]["finqa"]
 
     with store.writer("synth-sft", kind="sft") as w:
         w.write([{"messages": [{"role": "user", "content": fq.segments[0][1]}, {"role": "assistant", "content": "1"}]},
@@ -150,9 +151,13 @@ def test_verb_on_jsonl_and_on_sft_version(tmp_path, shared_data):
     m = store.resolve("synth-sft-clean@1")
     assert m.kind == "sft" and m.rows == 1 and m.inputs == 2 and m.drops == {"contaminated:finqa": 1}
     assert [p["name"] for p in m.parents] == ["synth-sft"]
+    assert fq.item_id in m.extra["decontamination"]["matched_items"]["finqa"]  # which items leaked, in the catalog
 
 
 def test_verb_rejects_bad_benchmark_arg(tmp_path):
     r = CliRunner().invoke(app, ["curate", "decontaminate", "--benchmark", "nopath", "--input", "x.jsonl",
                                  "--output", str(tmp_path / "o.jsonl"), "--report", str(tmp_path / "r.json")])
     assert r.exit_code != 0 and "expected KEY=VALUE" in r.output
+    r = CliRunner().invoke(app, ["curate", "decontaminate", "--benchmark", "a=b", "--mode", "zap", "--input",
+                                 "x.jsonl", "--output", str(tmp_path / "o.jsonl"), "--report", str(tmp_path / "r.json")])
+    assert r.exit_code != 0 and "--mode 'zap'" in r.output

@@ -48,3 +48,34 @@ def test_eval_cli_real_model_and_compare(tiny_model, store, shared_data, monkeyp
     assert res.exit_code == 0 and "stage ablation" in res.output and "task:fineva_zh" in res.output
     res = runner.invoke(app, ["eval", "--model", str(tiny_model), "--suite", "nope"])
     assert res.exit_code == 1 and "no evaluation suite" in res.output
+
+
+def test_eval_cli_unknown_run_refused_before_evaluating(tiny_model, store):
+    from huijin.cli import app
+
+    res = CliRunner().invoke(app, ["eval", "--model", str(tiny_model), "--suite", "fin_tiny", "--run", "nope",
+                                   "--store", str(store.root)])
+    assert res.exit_code == 1 and "no run 'nope'" in res.output
+    assert "eval fin_tiny" not in res.output  # no progress bar: nothing was evaluated
+
+
+def test_compare_snapshot_shows_completed_scored_runs_only(store):
+    from huijin.cli import app
+    from training.evaluation import store_scores
+
+    with store.writer("d", kind="doc") as w:
+        w.write([{"id": "1", "text": "x"}])
+    store.snapshots.create("s", {"cpt": [("d@1", 1.0)]})
+    summary = {"suite": "fin_tiny", "overall": 0.5, "n": 2, "unscorable": 0,
+               "tasks": {"finqa": {"n": 2, "scored": 2, "accuracy": 0.5}}, "taxonomy": {}, "lang": {}}
+    for rid, status, scored in [("cpt-a", "completed", True), ("cpt-b", "completed", False),
+                                ("sft-c", "failed", True), ("sft-d", "completed", True)]:
+        store.runs.start(rid.split("-")[0], snapshot="s", run_id=rid)
+        if scored:
+            store_scores(store, rid, {**summary, "overall": 0.25 if rid == "sft-d" else 0.5})
+        store.runs.finish(rid, status=status)
+    res = CliRunner().invoke(app, ["eval", "compare", "--snapshot", "s", "--store", str(store.root), "--json"])
+    assert res.exit_code == 0, res.output
+    table = json.loads(res.stdout)
+    assert table["runs"] == ["cpt-a", "sft-d"] and table["columns"] == ["metric", "cpt", "sft"]
+    assert table["rows"][0] == {"metric": "overall", "cpt": 0.5, "sft": 0.25}

@@ -37,6 +37,16 @@ def test_programmatic_recipes_need_no_endpoint(tmp_path, shared_data):
     assert sum(out["coverage"]["rl"].values()) == 40
     out = synth("agentic_tasks", "--limit", "10", "--name", "ag", store=tmp_path / "s")
     assert [o["version"] for o in out["outputs"]] == ["ag@1", "ag-sft@1"]
+    assert out["unused_keys"] == []
+
+
+def test_recipe_keys_nobody_reads_are_reported(tmp_path, shared_data):
+    out = synth("programmatic_tables", "--limit", "5", "--set", "per_tabel=2", "--set", "generate.per_table=3",
+                store=tmp_path / "s")
+    assert out["unused_keys"] == ["generate.per_table", "per_tabel"]
+    res = runner.invoke(app, ["synth", "run", "programmatic_tables", "--limit", "5", "--set", "per_tabel=2",
+                              "--store", str(tmp_path / "s")])
+    assert res.exit_code == 0 and "never read" in res.output and "per_tabel" in res.output
 
 
 def test_teacher_recipes_against_a_configured_endpoint(tmp_path, shared_data):
@@ -66,6 +76,8 @@ def test_teacher_recipes_against_a_configured_endpoint(tmp_path, shared_data):
         assert srv.n_requests > 0
     for name, out in results.items():
         assert out["teacher"] is not None, name
+        # every key of every shipped recipe is read by its generator (grounded_sft's rubrics only with judge: true)
+        assert out["unused_keys"] == (["rubrics"] if name == "grounded_sft" else []), (name, out["unused_keys"])
         for o in out["outputs"]:
             assert o["version"], (name, o)
             assert o["inputs"] == o["kept"] + o["dropped"] + o["quarantined"], (name, o)
@@ -95,3 +107,44 @@ def test_cli_errors(tmp_path):
 def test_bad_set(tmp_path, bad):
     res = runner.invoke(app, ["synth", "run", "programmatic_tables", "--set", bad, "--store", str(tmp_path / "s")])
     assert res.exit_code != 0 and "KEY=VALUE" in res.output
+
+
+def test_teacher_errors_are_one_line_before_any_work_and_failures_are_explained(tmp_path, monkeypatch):
+    """Unset key variable / unknown endpoint: one clear error, no traceback, no request sent. A run whose rows
+    all fail says why (quarantine reasons) and, on the cached rerun, how to ask again."""
+    store = str(tmp_path / "s")
+    with FakeOpenAIServer(responder=lambda body: "not json at all") as srv:
+        teachers = tmp_path / "teachers.yaml"
+        teachers.write_text(f"endpoints:\n  - name: local\n    base_url: {srv.base_url}\n    model: fake\n"
+                            "    api_key_env: HUIJIN_TEST_CLI_KEY\n    parse_retries: 0\n")
+        args = ["synth", "run", "advisory_dialogues", "--limit", "2", "--store", store, "--teachers", str(teachers)]
+        monkeypatch.delenv("HUIJIN_TEST_CLI_KEY", raising=False)
+        res = runner.invoke(app, [*args, "--endpoint", "local"])
+        assert res.exit_code == 1 and "HUIJIN_TEST_CLI_KEY is not set" in res.output, res.output
+        res = runner.invoke(app, [*args, "--endpoint", "nope"])
+        assert res.exit_code == 1 and "no endpoint 'nope'" in res.output and "known: ['local']" in res.output
+        assert "Traceback" not in res.output and srv.n_requests == 0
+        monkeypatch.setenv("HUIJIN_TEST_CLI_KEY", "sk-cli-test-SECRET")
+        res = runner.invoke(app, [*args, "--endpoint", "local", "--endpoints", str(teachers)])  # either name
+        assert res.exit_code == 0, res.output
+        assert "quarantined: teacher_failed 2" in res.output and "sk-cli-test-SECRET" not in res.output
+        sent = srv.n_requests
+        res = runner.invoke(app, [*args, "--endpoint", "local"])
+        assert res.exit_code == 0 and srv.n_requests == sent  # failures come from the cache…
+        assert "--regenerate failed" in res.output  # …and the summary says how to ask again
+
+
+def test_export_and_regenerate_usage_errors(tmp_path, shared_data):
+    store = tmp_path / "s"
+    synth("programmatic_tables", "--limit", "5", store=store)
+    res = runner.invoke(app, ["synth", "run", "programmatic_tables", "--regenerate", "lenght", "--store", str(store)])
+    assert res.exit_code == 1 and "--regenerate takes length or failed" in res.output
+    res = runner.invoke(app, ["synth", "export", "fin-table-rl@1", "--out", str(tmp_path), "--store", str(store)])
+    assert res.exit_code == 1 and "is a folder" in res.output  # one line, not pyarrow's IsADirectoryError
+    res = runner.invoke(app, ["synth", "export", "fin-table-rl@1", "--format", "trl", "--out",
+                              str(tmp_path / "x" / "rl.parquet"), "--store", str(store)])
+    assert res.exit_code == 0, res.output
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(tmp_path / "x" / "rl.parquet").to_pylist()
+    assert len(rows) == 5 and all(r["prompt"][-1]["role"] == "user" for r in rows)

@@ -62,8 +62,11 @@ def test_shares_caps_and_lineage(sources):
     # shuffled: the two sources are interleaved, not concatenated
     order = [json.loads(r["meta"])["mix"]["source"] for r in rows[:50]]
     assert len(set(order)) == 2
-    # counts add up: inputs = sampled at least once + not sampled
-    assert m.inputs == 480 and m.drops["not_sampled:general"] == 400 - len({r["id"] for r in rows} - set(fin_ids))
+    # counts add up: inputs = source docs + upsampled copies = rows + not sampled
+    copies = sum(fin_ids.values()) - len(fin_ids)
+    assert copies > 0 and rep["sources"][0]["upsampled_copies"] == copies
+    assert m.inputs == 480 + copies == m.rows + sum(m.drops.values()) + sum(m.quarantined.values())
+    assert m.drops["not_sampled:general"] == 400 - len({r["id"] for r in rows} - set(fin_ids))
 
 
 def test_cap_limits_upsampling_and_is_reported(sources):
@@ -116,6 +119,7 @@ def test_recipe_errors():
 
 def test_default_recipe_is_a_general_replay_mixture():
     r = load_recipe(DEFAULT_RECIPE)
+    assert load_recipe("cpt_default") == r  # a bare name finds the shipped recipe
     general = {s.name: s.share for s in r.sources}["general"]
     assert 0.3 <= general <= 0.5
     r2 = load_recipe(DEFAULT_RECIPE, shares={"general": 0.5, "finance": 0.5})

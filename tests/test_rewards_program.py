@@ -150,3 +150,21 @@ def test_cli_verify_json(tmp_path, shared_data):
     garbage.write_text("{nope")
     out = CliRunner().invoke(app, ["verify", "finqa", str(garbage)])
     assert out.exit_code == 1 and "garbage.json" in out.output
+
+
+def test_verify_names_the_wrong_layout(tmp_path):
+    """A FinQA file given to `verify convfinqa` (or the reverse) is one clear error, not N KeyErrors."""
+    from huijin.cli import app
+
+    finqa = [{"id": "a", "table": TABLE, "qa": {"program": "add(1, 1)", "exe_ans": 2.0}}]
+    pot = [{"id": "b", "programs": ["ans = 1 + 1"], "answer": 2.0}]
+    with pytest.raises(ValueError, match="verify convfinqa"):
+        verify_finqa(pot)
+    with pytest.raises(ValueError, match="verify finqa"):
+        verify_convfinqa(finqa)
+    assert verify_finqa(finqa)["agree"] == 1 and verify_convfinqa(pot)["agree"] == 1
+    f = tmp_path / "pot.json"
+    f.write_text(json.dumps(pot))
+    out = CliRunner().invoke(app, ["verify", "finqa", str(f), "--json"])
+    assert out.exit_code == 1 and "pot.json" in out.output and "convfinqa" in out.output
+    assert "Traceback" not in out.output

@@ -161,3 +161,24 @@ def test_cli_synth_label_and_cache(store, tmp_path):
         "financial_nlp/classification/sentiment", "numerical_reasoning/table_text_qa/single_turn_numeric"]
     r = CliRunner().invoke(app, ["synth", "cache", str(cache), "--json"])
     assert json.loads(r.output) == {"ok:stop": 2}
+
+
+def test_cli_label_and_cache_default_to_the_store_cache(store, tmp_path):
+    """Without --cache, `synth label` and `synth cache` use <store>/cache/teacher.sqlite (as `synth run` does);
+    `--teachers` and `--endpoints` name the same endpoints file on every synth command."""
+    from huijin.cli import app
+
+    with store.writer("tweets", "sft") as w:
+        w.write([_sft(0, "Stocks look bullish")])
+    with FakeOpenAIServer(responder=_labeller_reply) as srv:
+        eps = tmp_path / "teachers.yaml"
+        eps.write_text(f"endpoints:\n  - {{name: local, base_url: '{srv.base_url}', model: fake-model}}\n")
+        r = CliRunner().invoke(app, ["synth", "label", "tweets@1", "--endpoint", "local", "--teachers", str(eps),
+                                     "--no-progress", "--store", str(store.root)])
+        assert r.exit_code == 0, r.output
+    assert (store.root / "cache" / "teacher.sqlite").is_file()
+    r = CliRunner().invoke(app, ["synth", "cache", "--json", "--store", str(store.root)])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output) == {"ok:stop": 1}
+    r = CliRunner().invoke(app, ["synth", "endpoints", "--teachers", str(eps), "--json"])
+    assert [e["name"] for e in json.loads(r.output)] == ["local"]

@@ -292,3 +292,22 @@ def test_error_texts_never_carry_the_key(monkeypatch):
         monkeypatch.setattr(mod, "_msg", lambda e: srv_msg)
         (r,) = c.run(reqs(1))
         assert not r.ok and key not in r.error and "***" in r.error
+
+
+def test_default_replies_satisfy_schema_constraints():
+    """The server's default structured reply validates against min lengths and bounds (so recipes run against
+    `python -m synthesis.testing.server` get past parsing instead of failing every row)."""
+    from pydantic import BaseModel, Field
+
+    from synthesis.testing import example_for_schema
+
+    class Constrained(BaseModel):
+        text: str = Field(min_length=10)
+        n: int = Field(ge=3)
+        x: float = Field(gt=2.0)
+        items: list[int] = Field(min_length=2)
+        score: float = Field(ge=0, le=5)
+        plain: str
+
+    value = example_for_schema(Constrained.model_json_schema())
+    assert Constrained.model_validate(value).text == "x" * 10 and value["plain"] == "x"

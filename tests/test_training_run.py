@@ -83,13 +83,20 @@ def test_sigkill_and_resume_match_uninterrupted_run(env, tmp_path):
     assert other.returncode != 0 and "refusing to resume" in other.stderr
 
 
-def test_cpt_sft_chain_from_snapshot(env, tmp_path):
+def test_cpt_sft_chain_from_snapshot(env, tmp_path, monkeypatch):
+    import os
+
     from transformers import AutoModelForCausalLM
 
+    from training.engine import DIST_VARS
     from training.launch import run_stages
 
+    for k in DIST_VARS:
+        monkeypatch.delenv(k, raising=False)
     store = env["store"]
     recs = run_stages(store, "snap", ["cpt", "sft"], model="tiny", output=tmp_path / "chain", config=CFG)
+    # the in-process stages' rank/port variables are gone again: a later subprocess must not inherit them
+    assert [k for k in DIST_VARS if k in os.environ] == []
     cpt, sft = recs
     assert [r["stage"] for r in recs] == ["cpt", "sft"] and all(r["status"] == "completed" for r in recs)
     assert sft["input_model"] == cpt["output_model"]  # one stage's output is the next one's input
@@ -126,3 +133,48 @@ def test_cpt_sft_chain_from_snapshot(env, tmp_path):
     assert cpt["run_id"] in listed and sft["run_id"] in listed
     # the SFT model learned the answer format: assistant-token loss fell
     assert sft["metrics"]["final_loss"] < sft["metrics"]["first_loss"]
+
+
+def test_cli_json_stdout_and_changed_config_refused_on_resume(env, tmp_path):
+    from typer.testing import CliRunner
+
+    from huijin.cli import app
+
+    store = env["store"]
+    base = ["train", "run", "--snapshot", "snap", "--stages", "cpt", "--output", str(tmp_path / "o"), "--store",
+            str(store.root), "--set", "seq_len=128", "--set", "max_steps=1", "--set", "threads=1", "--json"]
+    res = CliRunner().invoke(app, [*base, "--set", "cpt.lr=2e-3"])
+    assert res.exit_code == 0, res.output
+    recs = json.loads(res.stdout)  # progress lines went to stderr: stdout is only the JSON
+    assert "step     1/1" in res.stderr
+    assert recs[0]["status"] == "completed" and recs[0]["config"]["lr"] == 0.002  # 2e-3 parsed as a number
+    again = CliRunner().invoke(app, [*base, "--set", "cpt.lr=1e-3"])
+    assert again.exit_code == 1 and "another config (lr 0.002 → 0.001)" in " ".join(again.output.split())
+    rec = store.runs.get(recs[0]["run_id"])
+    assert rec["status"] == "completed" and rec["config"]["lr"] == 0.002  # the record still tells the truth
+    same = CliRunner().invoke(app, [*base, "--set", "cpt.lr=2e-3", "--set", "keep_checkpoints=5"])
+    assert same.exit_code == 0, same.output  # a resume-neutral key does not block resuming
+    assert json.loads(same.stdout)[0]["metrics"]["steps"] == 1
+
+
+def test_sigterm_records_the_run_as_killed(env, tmp_path):
+    from training.engine import child_env
+
+    store = env["store"]
+    cmd = [sys.executable, "-c", "from huijin.cli import app; app()", "train", "run", "--snapshot", "snap",
+           "--stages", "cpt", "--output", str(tmp_path / "t"), "--store", str(store.root), "--set", "seq_len=128",
+           "--set", "max_steps=10000", "--set", "save_every=0", "--set", "threads=1", "--set", "cpt.epochs=50.0"]
+    e = {**child_env(), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    p = subprocess.Popen(cmd, env=e, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for line in p.stdout:  # wait until it trains
+            if line.startswith("step "):
+                break
+        p.send_signal(signal.SIGTERM)
+        out = p.communicate(timeout=120)[0]
+    finally:
+        p.kill()
+    assert p.returncode not in (0, None), out[-2000:]
+    runs = [store.runs.get(r["run_id"]) for r in store.runs.ls(snapshot="snap")
+            if (r["input_model"] or "").startswith(str(tmp_path / "t"))]
+    assert len(runs) == 1 and runs[0]["status"] == "killed" and "SIGTERM" in runs[0]["metrics"]["error"]

@@ -11,6 +11,8 @@ import math
 import os
 import random
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,22 @@ def setup_env() -> dict[str, int]:
 
 DIST_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_SIZE", "MASTER_ADDR", "MASTER_PORT", "CROSS_RANK",
              "CROSS_SIZE", "LOCAL_WORLD_SIZE")
+
+
+@contextmanager
+def restored_dist_env() -> Iterator[None]:
+    """Run an in-process stage, then put the rank/port variables back as they were: ``setup_env`` sets them
+    for this process's rendezvous, and a later subprocess (or HF Trainer/accelerate in this process) that
+    inherited them would think it is rank 0 of a running job and reuse a port that is still bound."""
+    saved = {k: os.environ.get(k) for k in DIST_VARS}
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def child_env(base: dict[str, str] | None = None) -> dict[str, str]:

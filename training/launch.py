@@ -13,9 +13,10 @@ from typing import Any
 
 from catalogs import Store, content_hash
 
+from .engine import restored_dist_env
 from .evaluation.record import after_stage
 from .plan import verify_sources
-from .stages import StageContext, get_stage, stage_config
+from .stages import StageContext, check_config, get_stage, stage_config
 
 RESULT = "result.json"
 
@@ -67,8 +68,12 @@ def run_stages(store: Store, snapshot: str, stages: list[str], model: str = "tin
                config: dict[str, Any] | None = None, deepspeed_config: str | None = None, gpus: int | None = None,
                nodes: int | None = None, hostfile: str | None = None, progress: bool = True) -> list[dict[str, Any]]:
     """Train ``stages`` in order from ``snapshot``; returns the run records (one per stage)."""
+    if not stages:
+        raise ValueError("no stages given (e.g. --stages cpt,sft)")
     snap = store.snapshots.get(snapshot)
     verify_snapshot(store, snap, stages)  # before anything reads them (tokenizer training, tokenization)
+    for name in stages:  # every stage's settings, before the first one trains
+        check_config(name, stage_config(name, model, config, snap.get("options")))
     output = Path(output).resolve()
     output.mkdir(parents=True, exist_ok=True)
     first = stage_config(stages[0], model, config, snap.get("options"))
@@ -88,6 +93,7 @@ def run_stages(store: Store, snapshot: str, stages: list[str], model: str = "tin
         run_cfg = {**cfg, "plan_hash": spec.hash, "model": model, "deepspeed_config": deepspeed_config,
                    "gpus": gpus, "nodes": nodes}
         run_id = f"{snapshot}-{name}-{content_hash([str(output), spec.hash, input_model], 10)}"
+        check_resume(store, ctx.output / "checkpoints", run_id, input_model, run_cfg)  # before the record changes
         store.runs.start(name, snapshot=snapshot, input_model=input_model, config=run_cfg, run_id=run_id)
         job = {"store": str(store.root), "snapshot": snapshot, "stage": name, "cfg": cfg, "spec": spec.to_dict(),
                "input_model": input_model, "tokenizer": tokenizer, "output": str(ctx.output), "run_id": run_id,
@@ -97,7 +103,8 @@ def run_stages(store: Store, snapshot: str, stages: list[str], model: str = "tin
             if gpus or nodes:
                 result = launch_deepspeed(job, gpus=gpus, nodes=nodes, hostfile=hostfile)
             else:
-                result = stage.execute(job)
+                with restored_dist_env():
+                    result = stage.execute(job)
         except BaseException as e:
             status = "killed" if isinstance(e, KeyboardInterrupt) else "failed"
             store.runs.finish(run_id, metrics={"error": str(e)[:2000]}, status=status)
@@ -115,6 +122,43 @@ def run_stages(store: Store, snapshot: str, stages: list[str], model: str = "tin
     return records
 
 
+# Config keys that do not change what a resumed run computes (threads, logging, evaluation, bookkeeping).
+RESUME_NEUTRAL = {"threads", "eval_suite", "eval_limit", "eval_every", "register_artifact", "keep_checkpoints",
+                  "save_every", "tokenize_workers"}
+
+
+def check_resume(store: Store, ckpt_dir: Path, run_id: str, input_model: str, run_cfg: dict[str, Any]) -> None:
+    """A stage folder with a checkpoint is resumed. Refuse when that checkpoint was trained from another input
+    model or with another config (lr, steps, batch...): the run record would otherwise claim a config the
+    weights never saw. A different sample plan is refused by ``engine.load_checkpoint``."""
+    from catalogs.manifest import scrub_secrets
+
+    from .engine import ResumeError
+
+    latest = ckpt_dir / "latest"
+    meta = ckpt_dir / latest.read_text().strip() / "huijin_client.json" if latest.exists() else None
+    if meta is None or not meta.exists():
+        return
+    client = json.loads(meta.read_text())
+    if client.get("plan_hash") != run_cfg.get("plan_hash"):
+        return  # engine.load_checkpoint names both plans
+    try:
+        old = store.runs.get(client.get("run_id", ""))
+    except KeyError:
+        return  # written by a store we cannot see: the plan hash check is all we have
+    where = f"{ckpt_dir} (run {old['run_id']})"
+    if old.get("input_model") != input_model:
+        raise ResumeError(f"checkpoint {where} was trained from {old.get('input_model')}, this run starts from "
+                          f"{input_model}: refusing to resume (use a new --output)")
+    new = json.loads(json.dumps(scrub_secrets(run_cfg), default=str))
+    was = old.get("config") or {}
+    changed = sorted(k for k in set(new) | set(was) if k not in RESUME_NEUTRAL and new.get(k) != was.get(k))
+    if changed:
+        diff = ", ".join(f"{k} {was.get(k)!r} → {new.get(k)!r}" for k in changed)
+        raise ResumeError(f"checkpoint {where} was trained with another config ({diff}): refusing to resume "
+                          f"(use a new --output, or the same settings to resume)")
+
+
 def verify_snapshot(store: Store, snap: dict[str, Any], stages: list[str]) -> None:
     """Re-hash the shards of every version the requested stages pin; refuse to start on any mismatch."""
     from .plan import PlanError
@@ -123,6 +167,8 @@ def verify_snapshot(store: Store, snap: dict[str, Any], stages: list[str]) -> No
     problems = []
     for name in stages:
         get_stage(name)  # an unknown stage fails here, before any work
+        if not snap["stages"].get(name):  # before a tiny tokenizer/model is built for nothing
+            raise PlanError(f"snapshot '{snap['name']}' has no '{name}' stage (it has: {', '.join(snap['stages'])})")
         for e in snap["stages"].get(name, []):
             ref = f"{e['dataset']}@{e['version']}"
             if store.resolve(ref).hash != e["hash"]:
@@ -159,7 +205,16 @@ def launch_deepspeed(job: dict[str, Any], gpus: int | None = None, nodes: int | 
         env.setdefault("DS_ACCELERATOR", "cpu")
         env["LOCAL_SIZE"] = str(gpus or 1)
         env.setdefault("OMP_NUM_THREADS", "1")
-    proc = subprocess.run(cmd, env=env, cwd=str(Path(__file__).resolve().parent.parent))
+    proc = subprocess.Popen(cmd, env=env, cwd=str(Path(__file__).resolve().parent.parent))
+    try:
+        proc.wait()
+    except BaseException:  # Ctrl-C / SIGTERM: the launcher's own handler stops its ranks (a SIGKILL would orphan them)
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        raise
     if proc.returncode != 0 or not (out / RESULT).exists():
         raise RuntimeError(f"deepspeed launcher failed for stage {job['stage']} (exit {proc.returncode}); "
                            f"see the output above and {out}")

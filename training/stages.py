@@ -84,6 +84,35 @@ def stage_config(stage: str, model: str, overrides: dict[str, Any] | None = None
     return cfg
 
 
+# Numeric settings checked before any work: a typo (``--set micro_batch=0``, ``max_steps=abc``) is one clear
+# error naming the stage and key, not a ZeroDivisionError deep inside a rank.
+POSITIVE_INTS = ("seq_len", "micro_batch", "grad_accum", "prompts_per_step", "group_size", "max_new_tokens",
+                 "max_total_tokens", "max_turns", "update_micro_batch", "ppo_epochs")
+NON_NEGATIVE_INTS = ("warmup_steps", "save_every", "eval_every", "keep_checkpoints")
+POSITIVE_NUMBERS = ("lr", "epochs")
+
+
+def check_config(stage: str, cfg: dict[str, Any]) -> None:
+    def bad(key: str, want: str) -> PlanError:
+        return PlanError(f"stage {stage}: {key} must be {want} (got {cfg[key]!r})")
+
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    for k in POSITIVE_INTS:
+        if k in cfg and not (is_int(cfg[k]) and cfg[k] >= 1):
+            raise bad(k, "a positive integer")
+    for k in NON_NEGATIVE_INTS:
+        if cfg.get(k) is not None and not (is_int(cfg[k]) and cfg[k] >= 0):
+            raise bad(k, "an integer ≥ 0")
+    if cfg.get("max_steps") is not None and not (is_int(cfg["max_steps"]) and cfg["max_steps"] >= 1):
+        raise bad("max_steps", "a positive integer, or null for one pass over the plan")
+    for k in POSITIVE_NUMBERS:
+        v = cfg.get(k)
+        if k in cfg and not (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0):
+            raise bad(k, "a positive number")
+
+
 @dataclass
 class StageContext:
     store: Store

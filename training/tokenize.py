@@ -69,6 +69,10 @@ def tokenize_version(store: Store, ref: str, tokenizer: str | Path, name: str | 
         raise TokenizeError(f"{doc.ref} is a '{doc.kind}' version: tokenize takes a 'doc' version")
     if not Path(tokenizer).exists():
         raise TokenizeError(f"tokenizer {tokenizer} does not exist")
+    if Path(tokenizer).is_dir() and not any((Path(tokenizer) / f).exists()
+                                            for f in ("tokenizer.json", "tokenizer_config.json")):
+        # checked before hashing the folder: a wrong path (e.g. a parent folder) would be hashed file by file
+        raise TokenizeError(f"tokenizer {tokenizer}: no tokenizer.json or tokenizer_config.json in this folder")
     recipe = tokens_recipe(tokenizer)
     name = name or default_name(doc, recipe)
     existing = find_existing(store, name, doc, recipe)

@@ -26,11 +26,16 @@ MODES = ("remove", "flag")
 class DecontaminationFilter(BaseFilter):
     """Drop (``mode="remove"``) or annotate (``mode="flag"``) documents containing benchmark test items.
 
-    The matches go to ``metadata["contamination"]`` as ``[{benchmark, item, part, ngrams, of}]``.
+    The matches go to ``metadata["contamination"]`` as ``[{benchmark, item, part, ngrams, of}]``. Which
+    benchmarks and items matched (in both modes) is counted in the step's stats, which a curation run's
+    ``VersionSink`` copies into the manifest's ``stats`` (see ``manifest_stats``): ``contamination``
+    ``{benchmark: docs}`` and ``contaminated_items`` ``{"benchmark:item": docs}``.
     """
 
     name = "🦠 huijin decontaminate"
     type = "🦠 - DECONT"
+    # stat-key prefix -> manifest stats group (read by curation.sink.VersionSink)
+    manifest_stats = {"contaminated_": "contamination", "item_matched_": "contaminated_items"}
 
     def __init__(self, benchmarks: dict[str, str], mode: str = "remove", formats: dict[str, str] | None = None,
                  config: dict[str, Any] | DecontConfig | None = None,
@@ -55,6 +60,8 @@ class DecontaminationFilter(BaseFilter):
         doc.metadata["contamination"] = [m.to_dict() for m in matches]
         for b in sorted({m.benchmark for m in matches}):
             self.stat_update(f"contaminated_{b}")
+        for b, item in sorted({(m.benchmark, m.item_id) for m in matches}):
+            self.stat_update(f"item_matched_{b}:{item}")
         return True if self.mode == "flag" else (False, "contaminated")
 
     def __getstate__(self) -> dict:  # workers rebuild the index themselves
@@ -91,7 +98,8 @@ class DecontamReport:
             benches[b] = {**st, "flagged_docs": self.per_benchmark.get(b, Counter())["flagged_docs"],
                           "items_matched": len(self.items_hit.get(b, ()))}
         return {"mode": self.mode, "config": asdict(self.index.config), "counts": dict(self.counts),
-                "benchmarks": benches, "flagged": self.flagged}
+                "benchmarks": benches, "matched_items": {b: sorted(ids) for b, ids in sorted(self.items_hit.items())},
+                "flagged": self.flagged}
 
 
 def decontaminate_records(records: Iterable[tuple[str, dict[str, Any]]], index: NgramIndex, mode: str = "remove",

@@ -99,6 +99,11 @@ def build_mixture(store, recipe: MixRecipe, name: str, progress: Callable[[str],
     data = load_sources(store, recipe, counter, progress)
     entries, per_source, budget = plan_mixture(recipe, data)
     achieved = sum(r["achieved_tokens"] for r in per_source)
+    used: list[set[int]] = [set() for _ in data]
+    for si, ri, _ in entries:
+        used[si].add(ri)
+    for si, r in enumerate(per_source):  # rows beyond each document's first copy (upsampling)
+        r["upsampled_copies"] = sum(1 for e in entries if e[0] == si) - len(used[si])
     report = {"name": name, "budget_tokens": budget, "achieved_tokens": achieved, "documents": len(entries),
               "token_count": counter.method, "seed": recipe.seed, "sources": per_source}
     extra = {"tokens": achieved, "token_count": counter.method, "mixture": report}
@@ -119,11 +124,8 @@ def build_mixture(store, recipe: MixRecipe, name: str, progress: Callable[[str],
                 batch = []
         if batch:
             w.write(batch, where=name)
-        w.add_inputs(sum(len(d.rows) for d in data))
-        # inputs = documents sampled at least once + documents not sampled (rows also count repeats)
-        used: list[set[int]] = [set() for _ in data]
-        for si, ri, _ in entries:
-            used[si].add(ri)
+        # inputs = source documents + upsampled copies = rows (copies included) + documents not sampled
+        w.add_inputs(sum(len(d.rows) for d in data) + sum(r["upsampled_copies"] for r in per_source))
         for d, r, u in zip(data, per_source, used, strict=True):
             w.count_drop(f"not_sampled:{r['source']}", len(d.rows) - len(u))
     return w.manifest, report

@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes" / "mixture"
+
 
 class RecipeError(ValueError):
     """The mixture recipe is malformed; the message names the file and the field."""
@@ -89,8 +91,10 @@ def load_recipe(path: str | Path, sources: dict[str, str] | None = None, shares:
                 **overrides: Any) -> MixRecipe:
     """Read a YAML recipe; ``sources``/``shares`` override a named source's ref/share, ``overrides`` top-level keys."""
     path = Path(path)
+    if not path.exists() and (RECIPES_DIR / f"{path.name}.yaml").exists() and path.name == str(path):
+        path = RECIPES_DIR / f"{path.name}.yaml"  # a bare name: a recipe shipped in recipes/mixture/
     if not path.exists():
-        raise RecipeError(f"{path}: no such recipe file")
+        raise RecipeError(f"{path}: no such recipe file (nor {RECIPES_DIR / (path.stem + '.yaml')})")
     try:
         d = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:

@@ -103,12 +103,31 @@ def step_synth(s: DemoState) -> None:
                 "outputs": {"rl": "demo-agentic-rl", "sft": "demo-agentic-sft"}}, s.store)
     s.refs["agentic_rl"] = rep2.manifests["rl"].ref
     s.refs["agentic_sft"] = rep2.manifests["sft"].ref
-    if os.environ.get("HUIJIN_TEACHER_URL"):
-        s.notes.append("teacher endpoint configured (HUIJIN_TEACHER_URL): run `huijin synth run grounded_sft "
-                       "--endpoint env` for LLM-written SFT data")
-    else:
-        s.notes.append("no teacher endpoint: LLM-written SFT skipped. Set HUIJIN_TEACHER_URL (OpenAI-compatible) or "
-                       "configure recipes/teachers.yaml, then `huijin synth run grounded_sft --endpoint NAME`")
+    endpoint = teacher_from_env()
+    if endpoint is None:
+        s.notes.append("no teacher endpoint: LLM-written SFT skipped. Set HUIJIN_TEACHER_URL (an OpenAI-compatible "
+                       "base URL) with HUIJIN_TEACHER_MODEL, and the key in the variable HUIJIN_TEACHER_KEY_ENV names; "
+                       "or use an endpoint of recipes/teachers.yaml: `huijin synth run grounded_sft --endpoint NAME`")
+        return
+    rep3 = run({"generator": "grounded_sft", "input": s.refs["web_fin"], "seed": 0, "passages": 8 if s.quick else 24,
+                "pairs_per_passage": 2, "outputs": {"sft": "demo-grounded-sft"}}, s.store, endpoint=endpoint)
+    acc = rep3.manifests["sft"]
+    if acc.rows:  # an empty version would give the SFT stage nothing to train on
+        s.refs["grounded_sft"] = acc.ref
+    s.notes.append(f"teacher {endpoint.model} at {endpoint.base_url}: {acc.ref} kept {acc.rows} grounded QA pairs "
+                   f"(dropped {acc.dropped}, failed {acc.n_quarantined})")
+
+
+def teacher_from_env():
+    """An endpoint from HUIJIN_TEACHER_URL / HUIJIN_TEACHER_MODEL / HUIJIN_TEACHER_KEY_ENV (the key itself stays
+    in the environment variable that HUIJIN_TEACHER_KEY_ENV names; it is never read into a recipe)."""
+    url = os.environ.get("HUIJIN_TEACHER_URL")
+    if not url:
+        return None
+    from synthesis.teachers import Endpoint
+
+    return Endpoint(name="demo-teacher", base_url=url, model=os.environ.get("HUIJIN_TEACHER_MODEL", "teacher"),
+                    api_key_env=os.environ.get("HUIJIN_TEACHER_KEY_ENV") or None, max_concurrency=16)
 
 
 def step_snapshot(s: DemoState) -> None:
@@ -118,7 +137,7 @@ def step_snapshot(s: DemoState) -> None:
         "cpt": [(s.refs["mix"], 1.0)],
         # the agentic trajectories (whole tables as tool output) do not fit the tiny model's context: SFT on
         # the worked solutions only; `huijin train run` with a real model takes demo-agentic-sft as well
-        "sft": [(s.refs["sft"], 1.0)],
+        "sft": [(s.refs["sft"], 1.0)] + ([(s.refs["grounded_sft"], 0.5)] if "grounded_sft" in s.refs else []),
         "reasoning_rl": [(s.refs["rl"], 1.0)],
         "agentic_rl": [(s.refs["agentic_rl"], 1.0)],
         "general_rl": [(s.refs["rl"], 1.0)],

@@ -24,7 +24,8 @@ def generate(run: RunContext) -> None:
     m = run.store.resolve(ref)
     if m.kind != "doc":
         raise ValueError(f"annotate reads a doc version, {m.ref} is '{m.kind}'")
-    n = int(run.limit or cfg.get("sample", 200))
+    sample = cfg.get("sample", 200)  # read even when --limit wins, so it is not reported as an unused key
+    n = int(run.limit or sample)
     docs = list(run.store.iter_records(m))
     random.Random(int(cfg.get("seed", run.seed))).shuffle(docs)
     docs = docs[:n]

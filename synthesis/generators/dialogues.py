@@ -87,7 +87,8 @@ def structure_problem(turns: list[dict[str, Any]], lang: str) -> str | None:
 def generate(run: RunContext) -> None:
     cfg = run.recipe
     rng = random.Random(int(cfg.get("seed", run.seed)))
-    n = int(run.limit or cfg.get("dialogues", 40))
+    dialogues = cfg.get("dialogues", 40)  # read even when --limit wins, so it is not reported as an unused key
+    n = int(run.limit or dialogues)
     scs = scenarios(rng, n, float(cfg.get("zh_fraction", 0.3)))
     out = run.outputs.open("sft", run.output_name("sft"), "sft")
     replies = ask(run, [dialogue_request(sc, int(cfg.get("turns", 6))) for sc in scs], "dialogues")

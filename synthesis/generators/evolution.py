@@ -101,7 +101,8 @@ def generate(run: RunContext) -> None:
     for leaf in leaves:
         if leaf not in seeds:
             raise ValueError(f"leaf {leaf!r} has no seed tasks in the seeds file")
-    total = int(run.limit or cfg.get("total", 60))
+    recipe_total = cfg.get("total", 60)  # read even when --limit wins, so it is not reported as an unused key
+    total = int(run.limit or recipe_total)
     goal = targets(leaves, total, cfg.get("distribution"))
     ops = list(cfg.get("operations") or OPERATIONS)
     max_rounds = int(cfg.get("max_rounds", 4))

@@ -39,6 +39,39 @@ GENERATORS = {
 
 
 TEACHER_FREE = {"programmatic_tables", "agentic_tasks"}  # recipes that run with no endpoint
+ALWAYS_KNOWN = {"name", "generator", "post", "description"}  # keys for the runner, the CLI and people
+
+
+class _ReadKeys(dict):
+    """The recipe as generators see it, remembering which top-level keys were read: a key nobody read is a
+    typo (``per_tabel``) or belongs to another generator, and the run says so instead of ignoring it silently."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.read: set[str] = set()
+
+    def __getitem__(self, key: Any) -> Any:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self.read.add(key)
+        return super().__contains__(key)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().setdefault(key, default)
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        self.read.add(key)
+        return super().pop(key, *default)
+
+    def unread(self) -> list[str]:
+        return sorted(str(k) for k in self if k not in self.read and k not in ALWAYS_KNOWN)
 
 
 @dataclass
@@ -53,6 +86,7 @@ class RunReport:
     stats: dict[str, Any] = field(default_factory=dict)
     recipe_data: dict[str, Any] = field(default_factory=dict)
     primary_key: str = ""  # the output `run_recipe` returns (the first output the generator opened by default)
+    unused_keys: list[str] = field(default_factory=list)  # recipe keys this run never read (typos, other generators')
 
     @property
     def primary(self) -> Manifest:
@@ -116,7 +150,7 @@ def run(recipe: str | Path | dict[str, Any], store: Store, name: str | None = No
         regenerate: tuple[str, ...] = ()) -> RunReport:
     """Run a recipe and return the report (manifests of every output, counts, coverage, teacher accounting)."""
     data, rname = load_recipe(recipe)
-    data.update(overrides or {})
+    data = _ReadKeys(data, **(overrides or {}))
     gen_name = data.get("generator")
     if gen_name not in GENERATORS:
         raise RecipeError(f"recipe {rname!r}: unknown generator {gen_name!r}; one of {sorted(GENERATORS)}")
@@ -126,6 +160,14 @@ def run(recipe: str | Path | dict[str, Any], store: Store, name: str | None = No
     for key in ("input", "tasks", "docs"):
         if data.get(key):
             parents.append(store.resolve(str(data[key])).ref)
+    if gen_name not in TEACHER_FREE:  # fail before any work (and before the progress line), not mid-run
+        if endpoint is None:
+            raise RecipeError(f"recipe {rname!r} needs a teacher endpoint: pass --endpoint NAME (endpoints are "
+                              "listed in recipes/teachers.yaml)")
+        if isinstance(endpoint, str):
+            from synthesis.teachers import get_endpoint
+
+            get_endpoint(endpoint, teachers_file).api_key()  # unknown endpoint, unset key variable
     factory = teacher_factory(endpoint, store, data, teachers_file, regenerate)
     extra = {"synthesis": {"recipe": rname, "generator": gen_name, "seed": seed if seed is not None
                            else data.get("seed", 0), "limit": limit}}
@@ -142,8 +184,9 @@ def run(recipe: str | Path | dict[str, Any], store: Store, name: str | None = No
             outs.set_extra(k, counts=summaries[k], coverage=coverage[k], stats=ctx.stats,
                            **({"teacher": teacher} if teacher else {}))
     primary = ctx.primary if ctx.primary in outs.manifests else next(iter(outs.manifests))
+    unused = data.unread()  # before anything copies the recipe
     report = RunReport(rname, gen_name, outs.manifests, summaries, coverage, teacher, time.time() - t0, ctx.stats,
-                       data, primary)
+                       dict(data), primary, unused)
     return report
 
 

@@ -60,12 +60,26 @@ def _check(records: Iterable[dict[str, Any]], run) -> dict[str, Any]:
             "agreement": round(agree / total, 5) if total else None}
 
 
+def _require_layout(records: list[Any], has: Any, layout: str, hint: str) -> None:
+    """A file in another layout is a usage error, not N disagreements with ``KeyError: 'qa'`` each."""
+    if records and not any(isinstance(r, dict) and has(r) for r in records):
+        raise ValueError(f"no record has the {layout} layout; {hint}")
+
+
 def verify_finqa(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    records = list(records)
+    _require_layout(records, lambda r: isinstance(r.get("qa"), dict) and "program" in r["qa"],
+                    "FinQA (qa.program, qa.exe_ans)",
+                    "for ConvFinQA's Program-of-Thoughts layout (programs, answer) use `huijin verify convfinqa`")
     return _check(records, lambda r: (run_finqa(r["qa"]["program"], r.get("table")), r["qa"]["exe_ans"]))
 
 
 def verify_convfinqa(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """PoT layout: every turn's program must run; the last one must reproduce ``answer``."""
+    records = list(records)
+    _require_layout(records, lambda r: isinstance(r.get("programs"), list) and "answer" in r,
+                    "ConvFinQA Program-of-Thoughts (programs, answer)",
+                    "for FinQA's layout (qa.program, qa.exe_ans) use `huijin verify finqa`")
 
     def run(r: dict[str, Any]):
         progs = r["programs"]

@@ -87,6 +87,15 @@ class Accounting:
                 f"failed {t.failed}  cached {t.cached}{eta}")
 
 
+def _stderr_console():
+    """A pipe or CI log is not a terminal: give the live line and table room (rich defaults to 80 columns)."""
+    import sys
+
+    from rich.console import Console
+
+    return Console(stderr=True, width=None if sys.stderr.isatty() else 150)
+
+
 class LiveProgress:
     """rows done / total, req/s, tokens/s, $ and ETA on stderr while a run goes (rich), then a summary table."""
 
@@ -99,12 +108,11 @@ class LiveProgress:
 
     def __enter__(self) -> LiveProgress:
         if self.enabled:
-            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                                       TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
-                                      console=Console(stderr=True), transient=False)
+                                      console=_stderr_console(), transient=False)
             self._progress.start()
             self._task = self._progress.add_task(self.title, total=self.total, status="")
         return self
@@ -120,7 +128,6 @@ class LiveProgress:
         if self._progress is not None:
             self._progress.update(self._task, completed=self.done, status=self.acc.status_line(self.done, self.total))
             self._progress.stop()
-            from rich.console import Console
             from rich.table import Table
 
             rows = self.acc.summary_rows()
@@ -130,4 +137,4 @@ class LiveProgress:
                     t.add_column(c)
                 for r in rows:
                     t.add_row(*[str(v) for v in r.values()])
-                Console(stderr=True).print(t)
+                _stderr_console().print(t)

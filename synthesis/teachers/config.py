@@ -71,7 +71,9 @@ class Endpoint(BaseModel):
             return "EMPTY"  # open self-hosted servers accept any key
         key = os.environ.get(self.api_key_env)
         if key is None:
-            raise TeacherConfigError(f"endpoint {self.name!r}: environment variable {self.api_key_env} is not set")
+            raise TeacherConfigError(f"endpoint {self.name!r}: environment variable {self.api_key_env} is not set "
+                                     f"(export {self.api_key_env}=...; an open self-hosted server takes any value, "
+                                     f"e.g. EMPTY, or drop api_key_env from its entry)")
         return key
 
     def public(self) -> dict[str, Any]:

@@ -69,8 +69,17 @@ def example_for_schema(schema: dict[str, Any], defs: dict[str, Any] | None = Non
     if t == "object":
         return {k: example_for_schema(v, defs) for k, v in (schema.get("properties") or {}).items()}
     if t == "array":
-        return [example_for_schema(schema.get("items") or {"type": "string"}, defs)]
-    return {"string": "x", "integer": 1, "number": 0.5, "boolean": True, "null": None}.get(t, "x")
+        return [example_for_schema(schema.get("items") or {"type": "string"}, defs)] * max(1, schema.get("minItems", 1))
+    if t == "string":  # honour minLength, so a schema with `min_length=10` gets a reply that validates
+        return "x" * max(1, schema.get("minLength", 1))
+    if t in ("integer", "number"):
+        v = 1 if t == "integer" else 0.5
+        if "minimum" in schema:
+            v = max(v, schema["minimum"])
+        if "exclusiveMinimum" in schema:
+            v = max(v, schema["exclusiveMinimum"] + 1)
+        return v
+    return {"boolean": True, "null": None}.get(t, "x")
 
 
 class _Server(ThreadingHTTPServer):
@@ -262,9 +271,16 @@ def main() -> None:  # python -m synthesis.testing.server --port 8001 --latency 
     ap.add_argument("--slow-every", type=int, default=0)
     ap.add_argument("--slow-latency", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--api-key-env", default=None,
+                    help="answer 401 unless the request carries the key held in this environment variable")
     a = ap.parse_args()
+    import os
+
+    key = os.environ.get(a.api_key_env) if a.api_key_env else None  # from the environment, never from argv
+    if a.api_key_env and not key:
+        ap.error(f"environment variable {a.api_key_env} is not set")
     srv = FakeOpenAIServer(latency=a.latency, jitter=a.jitter, slow_every=a.slow_every, slow_latency=a.slow_latency,
-                           seed=a.seed, port=a.port).start()
+                           seed=a.seed, port=a.port, api_key=key).start()
     print(srv.base_url, flush=True)
     try:
         while True:

@@ -65,7 +65,8 @@ def ablation(store, run_ids: list[str], suite: str | None = None, detail: bool =
                 suite = sorted(ev)[0]
                 break
     if suite is None:
-        raise ValueError("none of these runs has evaluation scores (run `huijin eval --model M --suite S --run ID`)")
+        raise ValueError("none of these runs has evaluation scores (add --evaluate, or run "
+                         "`huijin eval --model M --suite S --run ID`)")
     cols: list[tuple[str, dict[str, Any] | None]] = []
     first = (runs[0].get("metrics") or {}).get("eval_input", {}).get(suite) if runs else None
     if first:

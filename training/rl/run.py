@@ -100,7 +100,8 @@ def execute_rl_stage(job: dict[str, Any], rollout: str = "single") -> dict[str, 
     rank, world = env["rank"], env["world"]
     store = Store.open(job["store"], create=False)
     spec = PlanSpec(**{k: v for k, v in job["spec"].items() if k != "format"})
-    verify_sources(store, spec)
+    if not job.get("verified"):  # run_stages verified every shard once, before any rank started
+        verify_sources(store, spec)
     plan = build_prompt_plan(spec, load_sources(store, spec))
     rc = RLConfig.from_cfg({**cfg, "rollout": rollout})
     per_rank = max(1, rc.prompts_per_step // world)
