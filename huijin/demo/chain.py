@@ -166,7 +166,8 @@ def step_train(s: DemoState) -> None:
 
     stages = [st for st in STAGES if st in discover()]
     steps = 4 if s.quick else 12
-    config = {"max_steps": steps, "save_every": steps, "eval_suite": str(demo_suite(s)), "eval_limit": 8}
+    s.refs["suite"] = str(demo_suite(s))
+    config = {"max_steps": steps, "save_every": steps, "eval_suite": s.refs["suite"], "eval_limit": 8}
     out = s.work / "train" / s.refs["snapshot"]  # one folder per snapshot: a rerun resumes, new data starts fresh
     s.runs = run_stages(s.store, s.refs["snapshot"], stages, model="tiny", output=out, config=config)
 
@@ -174,7 +175,7 @@ def step_train(s: DemoState) -> None:
 def step_eval(s: DemoState) -> None:
     from training.evaluation.record import evaluate_runs
 
-    suite = str(demo_suite(s))
+    suite = s.refs.get("suite") or str(demo_suite(s))
     todo = [r["run_id"] for r in s.runs if suite_name(r) is None]
     if todo:  # stages that did not evaluate themselves after training
         evaluate_runs(s.store, todo, suite, limit=8, base=not any(suite_name(r) for r in s.runs))

@@ -20,10 +20,7 @@ GENERATOR = "annotate"
 
 def generate(run: RunContext) -> None:
     cfg = run.recipe
-    ref = run.input_version("input")
-    m = run.store.resolve(ref)
-    if m.kind != "doc":
-        raise ValueError(f"annotate reads a doc version, {m.ref} is '{m.kind}'")
+    m = run.input_manifest("input", "doc")
     sample = cfg.get("sample", 200)  # read even when --limit wins, so it is not reported as an unused key
     n = int(run.limit or sample)
     docs = list(run.store.iter_records(m))

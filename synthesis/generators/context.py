@@ -11,7 +11,7 @@ from .leaves import resolve_leaf
 from .records import Outputs
 
 if TYPE_CHECKING:
-    from catalogs import Store
+    from catalogs import Manifest, Store
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -75,6 +75,16 @@ class RunContext:
         if not ref:
             raise RecipeError(f"recipe {self.recipe_name!r} needs '{key}: NAME@N' (a catalog version)")
         return self.store.resolve(str(ref)).ref
+
+    def input_manifest(self, key: str, kind: str) -> Manifest:
+        """The recipe's input version under ``key``, resolved once, which must hold records of ``kind``."""
+        ref = self.recipe.get(key)
+        if not ref:
+            raise RecipeError(f"recipe {self.recipe_name!r} needs '{key}: NAME@N' (a catalog version)")
+        m = self.store.resolve(str(ref))
+        if m.kind != kind:
+            raise RecipeError(f"recipe {self.recipe_name!r} reads a {kind} version as '{key}', {m.ref} is '{m.kind}'")
+        return m
 
     def leaf(self, key: str) -> str:
         return resolve_leaf(key, self.recipe.get("taxonomy") or {})

@@ -17,10 +17,7 @@ GENERATOR = "judge_filter"
 
 
 def generate(run: RunContext) -> None:
-    ref = run.input_version("input")
-    m = run.store.resolve(ref)
-    if m.kind != "sft":
-        raise ValueError(f"judge_filter reads an sft version, {m.ref} is '{m.kind}'")
+    m = run.input_manifest("input", "sft")
     judge = judge_for(run, list(run.recipe.get("rubrics") or ["correctness", "helpfulness", "compliance",
                                                                 "language_match"]),
                       run.recipe.get("thresholds"))

@@ -26,10 +26,7 @@ def generate(run: RunContext) -> None:
     from synthesis.teachers import Request
 
     cfg = run.recipe
-    ref = run.input_version("tasks")
-    m = run.store.resolve(ref)
-    if m.kind != "rl":
-        raise ValueError(f"rejection_sampling reads an rl version of tasks, {m.ref} is '{m.kind}'")
+    m = run.input_manifest("tasks", "rl")
     k = int(cfg.get("k", 4))
     keep_per_task = int(cfg.get("keep_per_task", 1))
     params = {"temperature": float(cfg.get("temperature", 0.8)), **(cfg.get("params") or {})}
