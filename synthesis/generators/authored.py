@@ -17,8 +17,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from finance.numbers import parse_quantity
 from synthesis.envs.search import passages
-from synthesis.rewards.numbers import parse_quantity
 from synthesis.rewards.program import ProgramError, run_program
 
 from .context import RunContext

@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from finance.numbers import find_quantities, parse_quantity
 from synthesis.envs.search import passages
-from synthesis.rewards.numbers import find_quantities, parse_quantity
 from synthesis.rewards.program import ProgramError, run_program
 
 from .context import RunContext

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from synthesis.rewards.numbers import parse_quantity
+from finance.numbers import parse_quantity
 from synthesis.rewards.program import ProgramError, run_finqa, run_python_arith
 from synthesis.rewards.verify import agrees
 

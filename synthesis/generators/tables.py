@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synthesis.rewards.numbers import find_quantities
+from finance.numbers import find_quantities
 
 
 class ContextError(ValueError):

@@ -8,9 +8,10 @@ Types: numeric (unit-aware), choice, exact, set (F1), program (FinQA DSL / PoT a
 tool_env and judge (registered by later work through ``register_scorer``; ``None`` until then).
 """
 
+from finance.numbers import Quantity, find_quantities, parse_quantity
+
 from .export import export_rl, trl_reward, verl_compute_score
 from .extract import extract_answer, last_boxed
-from .numbers import Quantity, find_quantities, parse_quantity
 from .numeric import GoldError, compare_numeric
 from .program import ProgramError, run_finqa, run_program, run_python_arith
 from .score import TYPES, Result, SpecError, load_spec, register_scorer, score, score_batch

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .numbers import SCALES, UNIT_FACTORS_TO_RATIO, Quantity, parse_quantity, round_half_away
+from finance.numbers import SCALES, UNIT_FACTORS_TO_RATIO, Quantity, parse_quantity, round_half_away
 
 DEFAULT_REL_TOL = 1e-4
 PERCENT_FAMILY = set(UNIT_FACTORS_TO_RATIO)
