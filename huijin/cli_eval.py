@@ -83,6 +83,8 @@ def compare(
     from training.evaluation import SuiteError, ablation, evaluate_runs
 
     s = open_store(store, create=False)
+    if not run_eval and _show_stage_metrics(s, snapshot, list(runs or []), as_json):
+        return
     ids = list(runs or [])
     if snapshot:  # completed runs only; without --evaluate, those with stored scores (no empty columns)
         listed = [r["run_id"] for r in s.runs.ls(snapshot) if r["status"] == "completed"]
@@ -107,3 +109,20 @@ def compare(
         print_json(table)
         return
     print_table(table["rows"], table["columns"], title=f"stage ablation · suite {table['suite']}")
+
+
+def _show_stage_metrics(s, snapshot: str | None, runs: list[str], as_json: bool) -> bool:
+    """The held-out stage metrics with their 95% intervals, when the runs stored them; False when none did."""
+    from training.evaluation.record import stage_rows, stage_table
+
+    try:
+        table = stage_table(s, snapshot, runs or None)
+    except (KeyError, ValueError):
+        return False
+    if as_json:
+        print_json({k: table[k] for k in ("snapshot", "stages", "metrics")})
+        return True
+
+    rows = stage_rows(table)
+    print_table(rows, ["metric", *table["stages"]], title=f"stage metrics · {table['snapshot']} · value [95% CI]")
+    return True

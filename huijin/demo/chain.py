@@ -79,12 +79,25 @@ def step_classify(s: DemoState) -> None:
     s.refs["web_fin"] = m.ref
 
 
+HOLDOUT = 0.15  # share of items (docs, or tables for tasks) that no stage trains on: the stage metrics' items
+
+
+def step_holdout_docs(s: DemoState) -> None:
+    """Held-out finance and general text for bits-per-byte, split off before the mixture is built."""
+    from training.holdout import split_holdout
+
+    for key in ("web_fin", "general"):
+        train, held = split_holdout(s.store, s.refs[key], HOLDOUT, max_eval=40)
+        s.refs[f"{key}_train"], s.refs[f"{key}_heldout"] = train.ref, held.ref
+    s.notes.append(f"held out for evaluation: {s.refs['web_fin_heldout']}, {s.refs['general_heldout']}")
+
+
 def step_mix(s: DemoState) -> None:
     from curation.mixture.build import build_mixture
     from curation.mixture.recipe import MixRecipe, MixSource
 
-    recipe = MixRecipe(sources=[MixSource("finance", s.refs["web_fin"], 0.6, max_epochs=4),
-                                MixSource("general", s.refs["general"], 0.4, max_epochs=1)], seed=0)
+    recipe = MixRecipe(sources=[MixSource("finance", s.refs["web_fin_train"], 0.6, max_epochs=4),
+                                MixSource("general", s.refs["general_train"], 0.4, max_epochs=1)], seed=0)
     m, report = build_mixture(s.store, recipe, "demo-cpt-mix")
     s.refs["mix"] = m.ref
     shares = ", ".join(f"{r['source']} {r.get('achieved_share', 0):.2f}" for r in report["sources"])
@@ -118,6 +131,28 @@ def step_synth(s: DemoState) -> None:
                    f"(dropped {acc.dropped}, failed {acc.n_quarantined})")
 
 
+def step_holdout_tasks(s: DemoState) -> None:
+    """Held-out tables: every task and worked solution about a held-out table stays out of training
+    (split by ``meta.context_id``, so sibling questions about one table land on the same side)."""
+    from training.holdout import split_holdout
+
+    for key in ("rl", "sft", "agentic_rl", "agentic_sft"):
+        train, held = split_holdout(s.store, s.refs[key], HOLDOUT, key="meta.context_id|id")
+        s.refs[f"{key}_train"], s.refs[f"{key}_heldout"] = train.ref, held.ref
+    s.notes.append(f"held-out tasks: {s.refs['rl_heldout']}, {s.refs['agentic_rl_heldout']}")
+
+
+def stage_metrics(s: DemoState) -> dict[str, dict[str, object]]:
+    """What each stage targets, on the held-out versions (stored in every run, shown by `eval compare`)."""
+    return {
+        "bpb_finance": {"kind": "bpb", "version": s.refs["web_fin_heldout"]},
+        "bpb_general": {"kind": "bpb", "version": s.refs["general_heldout"]},
+        "numeric_acc": {"kind": "reward", "version": s.refs["rl_heldout"], "max_new_tokens": 48},
+        "tool_success": {"kind": "agentic", "version": s.refs["agentic_rl_heldout"], "max_new_tokens": 48,
+                         "max_total_tokens": 1024},
+    }
+
+
 def teacher_from_env():
     """An endpoint from HUIJIN_TEACHER_URL / HUIJIN_TEACHER_MODEL / HUIJIN_TEACHER_KEY_ENV (the key itself stays
     in the environment variable that HUIJIN_TEACHER_KEY_ENV names; it is never read into a recipe)."""
@@ -137,10 +172,10 @@ def step_snapshot(s: DemoState) -> None:
         "cpt": [(s.refs["mix"], 1.0)],
         # the agentic trajectories (whole tables as tool output) do not fit the tiny model's context: SFT on
         # the worked solutions only; `huijin train run` with a real model takes demo-agentic-sft as well
-        "sft": [(s.refs["sft"], 1.0)] + ([(s.refs["grounded_sft"], 0.5)] if "grounded_sft" in s.refs else []),
-        "reasoning_rl": [(s.refs["rl"], 1.0)],
-        "agentic_rl": [(s.refs["agentic_rl"], 1.0)],
-        "general_rl": [(s.refs["rl"], 1.0)],
+        "sft": [(s.refs["sft_train"], 1.0)] + ([(s.refs["grounded_sft"], 0.5)] if "grounded_sft" in s.refs else []),
+        "reasoning_rl": [(s.refs["rl_train"], 1.0)],
+        "agentic_rl": [(s.refs["agentic_rl_train"], 1.0)],
+        "general_rl": [(s.refs["rl_train"], 1.0)],
     }
     # snapshots are immutable: the name carries the content, so a rerun reuses it and new data gets a new one
     name = f"demo-{content_hash(stages, 8)}"
@@ -167,7 +202,8 @@ def step_train(s: DemoState) -> None:
     stages = [st for st in STAGES if st in discover()]
     steps = 4 if s.quick else 12
     s.refs["suite"] = str(demo_suite(s))
-    config = {"max_steps": steps, "save_every": steps, "eval_suite": s.refs["suite"], "eval_limit": 8}
+    config = {"max_steps": steps, "save_every": steps, "eval_suite": s.refs["suite"], "eval_limit": 8,
+              "stage_metrics": stage_metrics(s)}
     out = s.work / "train" / s.refs["snapshot"]  # one folder per snapshot: a rerun resumes, new data starts fresh
     s.runs = run_stages(s.store, s.refs["snapshot"], stages, model="tiny", output=out, config=config)
 
@@ -191,8 +227,10 @@ STEPS: list[tuple[str, Callable[[DemoState], None]]] = [
     ("generate sample corpus", step_corpus),
     ("curate: extract → language → heuristics → PII → dedup", step_curate),
     ("classify (finance domain) + decontaminate", step_classify),
+    ("hold out finance and general text for evaluation", step_holdout_docs),
     ("mix finance with general replay", step_mix),
     ("synthesize programmatic RL tasks + worked-solution SFT", step_synth),
+    ("hold out tables for evaluation", step_holdout_tasks),
     ("snapshot", step_snapshot),
     ("train a tiny model stage by stage (DeepSpeed on CPU)", step_train),
     ("evaluate each stage", step_eval),

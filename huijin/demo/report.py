@@ -54,7 +54,7 @@ def _add_version(s: DemoState, parent: Tree, ref: str, seen: set[str], weight: f
 
 
 def print_report(s: DemoState, console: Console) -> None:
-    from training.evaluation.record import ablation
+    from training.evaluation.record import ablation, stage_rows, stage_table
 
     console.rule("[bold]versions")
     print_table(s.store.ls(), ["name", "version", "kind", "rows", "tokens", "dropped", "quarantined", "hash"])
@@ -66,7 +66,12 @@ def print_report(s: DemoState, console: Console) -> None:
                       "loss": (r["metrics"] or {}).get("final_loss"), "reward": (r["metrics"] or {}).get("reward_mean"),
                       "model": r["output_model"]} for r in s.runs])
         console.rule("[bold]stage ablation")
-        ab = ablation(s.store, [r["run_id"] for r in s.runs], detail=False)
+        ids = [r["run_id"] for r in s.runs]
+        if any((r.get("metrics") or {}).get("stage_metrics") for r in s.runs):
+            t = stage_table(s.store, run_ids=ids)
+            print_table(stage_rows(t), ["metric", *t["stages"]],
+                        title="held-out stage metrics · value [95% CI] (bpb: lower is better)")
+        ab = ablation(s.store, ids, detail=False)
         print_table(ab["rows"], ab["columns"], title=f"suite {ab['suite']} (accuracy)")
         console.rule("[bold]lineage: raw input → checkpoint")
         console.print(lineage_tree(s, s.runs[-1]["output_model"]))

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 STAGE_ORDER = ["cpt", "sft", "reasoning_rl", "agentic_rl", "general_rl"]
+METRICS_KEY, METRICS_INPUT_KEY = "stage_metrics", "stage_metrics_input"
 
 
 def store_scores(store, run_id: str, summary: dict[str, Any], key: str = "eval") -> dict[str, Any]:
@@ -35,8 +37,11 @@ def evaluate_runs(store, run_ids: list[str], suite: str, limit: int | None = Non
 
 
 def after_stage(store, rec: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
-    """The trainer's hook after a stage: when the stage config names ``eval_suite``, evaluate its output model
-    (and, for a run without an earlier evaluated stage, its input model) and store the scores in the run."""
+    """The trainer's hook after a stage: when the stage config names ``stage_metrics`` and/or ``eval_suite``,
+    evaluate its output model (and, for a run without an earlier evaluated stage, its input model) and store
+    the scores in the run."""
+    if cfg.get("stage_metrics") and rec.get("output_model"):
+        rec = record_stage_metrics(store, rec, cfg["stage_metrics"])
     suite = cfg.get("eval_suite")
     if not suite or not rec.get("output_model"):
         return rec
@@ -93,3 +98,65 @@ def ablation(store, run_ids: list[str], suite: str | None = None, detail: bool =
     rows = [{"metric": label, **{c: (fn(s) if s else None) for c, s in cols}} for label, fn in keys]
     return {"suite": suite, "columns": ["metric"] + [c for c, _ in cols], "rows": rows,
             "runs": [r["run_id"] for r in runs]}
+
+
+def record_stage_metrics(store, rec: dict[str, Any], metrics: dict[str, Any], progress: bool = False) -> dict[str, Any]:
+    """Held-out stage metrics of a run's output model in ``metrics.stage_metrics``; the input model's go in
+    ``metrics.stage_metrics_input`` when no earlier run of the snapshot produced that model (the base column)."""
+    from .stage_metrics import evaluate_metrics
+
+    log = print if progress else None
+    earlier = [r for r in _full_runs(store, rec.get("snapshot")) if r["run_id"] != rec["run_id"]
+               and r.get("output_model") == rec.get("input_model") and (r.get("metrics") or {}).get(METRICS_KEY)]
+    if rec.get("input_model") and not earlier and Path(str(rec["input_model"])).is_dir():
+        base = evaluate_metrics(rec["input_model"], store, metrics, log=log)
+        rec = store.runs.update(rec["run_id"], metrics={METRICS_INPUT_KEY: base})
+    scores = evaluate_metrics(rec["output_model"], store, metrics, log=log)
+    return store.runs.update(rec["run_id"], metrics={METRICS_KEY: scores})
+
+
+def stage_table(store, snapshot: str | None = None, run_ids: list[str] | None = None) -> dict[str, Any]:
+    """The stage ablation as data: ``{"snapshot", "stages": ["base", "cpt", …], "metrics": {METRIC: {STAGE:
+    {"value", "ci", "n"}}}}`` from the runs' stored stage metrics (the latest run of each stage)."""
+    if run_ids:
+        runs = [store.runs.get(r) for r in run_ids]
+    elif snapshot:
+        runs = _full_runs(store, snapshot)
+    else:
+        raise ValueError("name a snapshot or run ids")
+    runs = [r for r in runs if (r.get("metrics") or {}).get(METRICS_KEY)]
+    if not runs:
+        raise ValueError(f"no run of {snapshot or run_ids} has stage metrics (set stage_metrics in the stage "
+                         "config, or run `huijin eval metrics`)")
+    latest: dict[str, dict[str, Any]] = {}
+    for r in sorted(runs, key=lambda r: r.get("started_at") or ""):
+        latest[r["stage"]] = r
+    ordered = sorted(latest.values(), key=_order)
+    cols: list[tuple[str, dict[str, Any]]] = []
+    base = (ordered[0].get("metrics") or {}).get(METRICS_INPUT_KEY)
+    if base:
+        cols.append(("base", base))
+    cols += [(r["stage"], r["metrics"][METRICS_KEY]) for r in ordered]
+    names: list[str] = []
+    for _, m in cols:
+        names += [k for k in m if k not in names]
+    table = {k: {stage: {f: m[k].get(f) for f in ("value", "ci", "n")} for stage, m in cols if k in m}
+             for k in names}
+    return {"snapshot": snapshot or ordered[0].get("snapshot"), "stages": [c for c, _ in cols], "metrics": table,
+            "runs": {r["stage"]: r["run_id"] for r in ordered}}
+
+
+def _full_runs(store, snapshot: str | None) -> list[dict[str, Any]]:
+    return [store.runs.get(r["run_id"]) for r in store.runs.ls(snapshot)] if snapshot else []
+
+
+def stage_rows(table: dict[str, Any]) -> list[dict[str, Any]]:
+    """``stage_table`` as printable rows: one per metric, ``value [lo, hi]`` per stage."""
+    def cell(v: dict[str, Any] | None) -> str:
+        if not v or v.get("value") is None:
+            return "—"
+        lo, hi = v["ci"]
+        return f"{v['value']:.3f} [{lo:.3f}, {hi:.3f}]"
+
+    return [{"metric": f"{m} (n={max((v.get('n') or 0) for v in by.values())})",
+             **{st: cell(by.get(st)) for st in table["stages"]}} for m, by in table["metrics"].items()]

@@ -1,0 +1,126 @@
+"""Stage metrics: what each training stage targets, measured on held-out catalog versions, each with n and a
+95% bootstrap interval.
+
+    metrics:
+      bpb_finance:  {kind: bpb,     version: demo-fin-heldout@1}      # CPT: knowledge of finance text
+      bpb_general:  {kind: bpb,     version: demo-general-heldout@1}  # …without forgetting general text
+      numeric_acc:  {kind: reward,  version: demo-rl-heldout@1}       # SFT / reasoning RL
+      tool_success: {kind: agentic, version: demo-agentic-heldout@1}  # agentic RL
+      general_score: {kind: reward, version: demo-general-rl-heldout@1}  # general RL (judge / rubric specs)
+
+* ``bpb``: bits per byte, Σ token NLL / (ln 2 · Σ UTF-8 bytes) — tokenizer-independent, so two tokenizers
+  compare. Every token is predicted (a BOS is prepended when the tokenizer has one); long documents are scored
+  in non-overlapping windows of the model's context.
+* ``reward``: one greedy completion per held-out ``rl`` record, scored by the stage's own reward path
+  (``training.rl.rewards.score_samples`` → ``synthesis.rewards.score``, or the judge for ``judge`` specs).
+* ``agentic``: one greedy episode per held-out agentic record in its tool environment, rewarded by ``tool_env``.
+
+The rollouts are the RL stages' own (``training.rl.rollout`` / ``training.rl.agentic``) at temperature 0, so a
+metric and the reward a stage optimises cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .stats import Estimate, bootstrap_ci
+
+KINDS = ("bpb", "reward", "agentic")
+LOWER_IS_BETTER = {"bpb"}
+
+
+class MetricError(ValueError):
+    pass
+
+
+def check_metrics(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Validate ``{name: {kind, version, limit?, max_new_tokens?}}`` before anything is loaded."""
+    if not isinstance(metrics, dict) or not metrics:
+        raise MetricError("stage_metrics must be a mapping of metric name → {kind, version}")
+    out = {}
+    for name, m in metrics.items():
+        if not isinstance(m, dict) or m.get("kind") not in KINDS or not m.get("version"):
+            raise MetricError(f"stage metric {name!r}: needs kind (one of {', '.join(KINDS)}) and version, got {m!r}")
+        out[str(name)] = dict(m)
+    return out
+
+
+def bpb_per_doc(model, tok, texts: list[str], window: int = 512) -> list[tuple[float, int]]:
+    """``(bits, bytes)`` per text under ``model`` (without a BOS the first token is not predicted: a tokenizer
+    without one is slightly flattered, the same way at every stage)."""
+    import torch
+
+    bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
+    out = []
+    with torch.no_grad():
+        for text in texts:
+            ids = bos + tok(text, add_special_tokens=False)["input_ids"]
+            nats = 0.0
+            for lo in range(0, len(ids) - 1, window):  # non-overlapping windows; each target predicted once
+                x = torch.tensor([ids[lo: lo + window + 1]])
+                logits = model(input_ids=x[:, :-1], use_cache=False).logits.float()
+                nats += float(torch.nn.functional.cross_entropy(logits[0], x[0, 1:], reduction="sum"))
+            out.append((nats / math.log(2), len(text.encode("utf-8"))))
+    return out
+
+
+def _records(store, ref: str, limit: int | None) -> list[dict[str, Any]]:
+    rows = list(store.iter_records(ref))
+    return rows[:limit] if limit else rows
+
+
+def _rollout_rewards(model, tok, records: list[dict[str, Any]], kind: str, m: dict[str, Any], store) -> list[float | None]:
+    from ..rl.rewards import score_samples
+    from ..rl.rollout import GenConfig, single_turn_rollouts
+
+    cfg = GenConfig(max_new_tokens=int(m.get("max_new_tokens", 64)), temperature=0.0,
+                    max_turns=int(m.get("max_turns", 4)), max_total_tokens=int(m.get("max_total_tokens", 1024)))
+    bs = int(m.get("batch_size", 16))
+    rewards: list[float | None] = []
+    for i in range(0, len(records), bs):
+        batch = records[i:i + bs]
+        if kind == "agentic":
+            from ..rl.agentic import agentic_rollouts
+            from ..rl.envs import env_factory
+
+            samples = agentic_rollouts(model, tok, batch, 1, cfg, env_factory({}, store))
+        else:
+            samples = single_turn_rollouts(model, tok, batch, 1, cfg)
+            score_samples(batch, samples, judge=m.get("_judge"))
+        rewards += [s.reward for s in samples]
+    return rewards
+
+
+def evaluate_metrics(model_path: str | Path, store, metrics: dict[str, Any], progress: bool = False,
+                     log: Callable[[str], None] | None = None) -> dict[str, dict[str, Any]]:
+    """Every metric of ``metrics`` for the model at ``model_path``: ``{name: {value, ci, n, kind, version}}``."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    specs = check_metrics(metrics)
+    tok = AutoTokenizer.from_pretrained(str(model_path))
+    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.float32).eval()
+    model.config.use_cache = True
+    out: dict[str, dict[str, Any]] = {}
+    for name, m in specs.items():
+        ref = store.resolve(m["version"]).ref
+        recs = _records(store, ref, m.get("limit"))
+        if m["kind"] == "bpb":
+            window = int(m.get("window") or getattr(model.config, "max_position_embeddings", 512) or 512)
+            pairs = bpb_per_doc(model, tok, [r["text"] for r in recs], min(window, 2048))
+            est = bootstrap_ci([b / max(n, 1) for b, n in pairs], [max(n, 1) for _, n in pairs])
+        else:
+            est = bootstrap_ci(_rollout_rewards(model, tok, recs, m["kind"], m, store))
+        out[name] = {**est.to_dict(), "kind": m["kind"], "version": ref}
+        if log:
+            log(f"{name}: {_fmt(est)} on {ref}")
+    return out
+
+
+def _fmt(e: Estimate) -> str:
+    if e.value is None:
+        return "n/a"
+    return f"{e.value:.4f} [{e.ci[0]:.4f}, {e.ci[1]:.4f}] n={e.n}"
