@@ -100,8 +100,9 @@ def test_bits_per_byte_equals_transformers_loss(tiny):
         loss = model(input_ids=torch.tensor([ids]), labels=torch.tensor([ids])).loss.item()
     assert nbytes == len(text.encode("utf-8"))
     assert bits == pytest.approx(loss * (len(ids) - 1) / math.log(2), rel=1e-4)
-    # windows: the same total when the text is scored in pieces of 7 tokens
-    assert bpb_per_doc(model, tok, [text], window=7)[0][0] == pytest.approx(bits, rel=1e-4)
+    # windows of 7 tokens: every token still predicted once, with less context (close, not equal)
+    short = bpb_per_doc(model, tok, [text], window=7)[0][0]
+    assert short != pytest.approx(bits, rel=1e-6) and short == pytest.approx(bits, rel=0.1)
 
 
 def test_eval_compare_json_shape(store, tiny):
