@@ -35,12 +35,17 @@ def test_finqa_dev_known_answers_score(suite):
     assert s["tasks"]["finqa"]["n"] == 200 and s["tasks"]["finqa"]["accuracy"] == 1.0 and s["unscorable"] == 0
     wrong = run_suite(suite, scripted(lambda it: _gold(it, wrong=True)), tasks=["finqa"]).summary()
     assert wrong["tasks"]["finqa"]["accuracy"] <= 0.02  # only yes/no golds could collide; numbers never do
-    # percent answers: FinQA executes "24.2%" as 0.242; both forms score, a silent ×100 of the bare ratio does not
-    items = suite.items(tasks=["finqa"])
-    pct = next(it for it in items if it.spec.get("unit") == "ratio")
+    # percent answers: FinQA executes "24.2%" as 0.242 and "3.8%" as 3.8; the written answer decides the unit
+    # (finance.answers), so both are percent golds, and the ratio form is accepted where it is explicit
+    items = {it.id: it for it in suite.items(tasks=["finqa"])}
+    zbh = items["ZBH/2003/page_40.pdf-1"]
+    assert (zbh.spec["unit"], zbh.spec["answer"], zbh.spec["precision"]) == ("percent", 3.8, 1)
+    assert score_item(zbh, "\\boxed{3.8\\%}").score == 1.0 and score_item(zbh, "\\boxed{380\\%}").score == 0.0
+    pct = next(it for it in items.values() if it.spec.get("unit") == "percent" and it.spec.get("precision") == 1
+               and abs(float(it.spec["answer"])) > 5)
     g = float(pct.spec["answer"])
-    assert score_item(pct, f"\\boxed{{{g * 100:.4f}\\%}}").score == 1.0
-    assert score_item(pct, f"\\boxed{{{g:.6f}}}").score == 1.0
+    assert score_item(pct, f"\\boxed{{{g:.4f}\\%}}").score == 1.0
+    assert score_item(pct, f"\\boxed{{{g / 100:.6f}}}").score == 1.0
 
 
 def test_finqa_programs_are_executed(suite, shared_data):
