@@ -129,7 +129,7 @@ def test_finqa_program_that_disagrees_is_quarantined(shared_data, store, tmp_pat
 
 
 def test_generated_answers_come_from_the_interpreter(tables_run):
-    from synthesis.rewards.program import run_finqa
+    from finance.arith import run_finqa
 
     store, rep = tables_run
     gen = [r for r in store.iter_records(rep.manifests["rl"]) if json.loads(r["meta"])["origin"] == "generated"]

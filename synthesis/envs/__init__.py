@@ -6,11 +6,10 @@
     tool_msg = env.step({"id": "c1", "name": "sql_query", "arguments": '{"sql": "SELECT ..."}'})
     env.reward(trajectory)                        # tool_env reward, replayed → synthesis.rewards.Result
 
-Importing this package registers the ``tool_env`` scorer in ``synthesis.rewards.score`` (so ``score(spec,
-messages)`` works on agentic tasks). Tool outputs are messages with role ``tool``: mask them in training.
+``score_tool_env`` is the ``tool_env`` scorer of ``synthesis.rewards``' registry (registered there with the other
+built-in scorers, not by importing this package). Tool outputs are messages with role ``tool``: mask them in
+training.
 """
-
-from synthesis.rewards import register_scorer
 
 from .base import TOOL_NAMES, ToolArgumentError, ToolEnv
 from .calculator import CalcError, evaluate
@@ -18,8 +17,6 @@ from .reward import score_tool_env, terms, tool_env_spec
 from .rollout import Episode, rollout
 from .search import BM25Index, passages
 from .sql import SqlRefused, build_database, check_sql, run_query
-
-register_scorer("tool_env", score_tool_env)
 
 __all__ = ["TOOL_NAMES", "BM25Index", "CalcError", "Episode", "SqlRefused", "ToolArgumentError", "ToolEnv",
            "build_database", "check_sql", "evaluate", "passages", "rollout", "run_query", "score_tool_env",

@@ -20,9 +20,9 @@ import math
 import random
 from typing import Any
 
+from finance.arith import ProgramError, parse_finqa, run_finqa, str_to_num
 from synthesis.envs import ToolEnv, tool_env_spec
 from synthesis.envs.search import passages
-from synthesis.rewards.program import ProgramError, parse_finqa, run_finqa, str_to_num
 
 from .context import RunContext, resolve_path
 from .programmatic import candidate_spec

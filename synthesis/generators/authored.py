@@ -17,9 +17,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from finance.arith import ProgramError, run_program
 from finance.numbers import parse_quantity
 from synthesis.envs.search import passages
-from synthesis.rewards.program import ProgramError, run_program
 
 from .context import RunContext
 from .programmatic import build_prompt

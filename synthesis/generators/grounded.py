@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from finance.arith import ProgramError, run_program
 from finance.numbers import find_quantities, parse_quantity
 from synthesis.envs.search import passages
-from synthesis.rewards.program import ProgramError, run_program
 
 from .context import RunContext
 from .leaves import check_leaf

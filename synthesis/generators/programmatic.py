@@ -12,8 +12,8 @@ import math
 import random
 from typing import Any
 
+from finance.arith import ProgramError, run_finqa
 from synthesis.rewards import score
-from synthesis.rewards.program import ProgramError, run_finqa
 
 from .context import RunContext
 from .imports import ImportedTask, ImportRejected, import_question

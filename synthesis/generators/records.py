@@ -12,6 +12,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from catalogs.schemas import canonical_json, content_hash
+from synthesis.rewards.score import validate_spec
 
 if TYPE_CHECKING:
     from catalogs import Manifest, Store
@@ -37,6 +38,7 @@ def assistant(content: str | None, tool_calls: list[dict] | None = None) -> dict
 def rl_record(prompt: list[dict], spec: dict[str, Any], taxonomy: str | None, lang: str, source: dict,
               meta: dict[str, Any] | None = None, tools: list | None = None, env: dict | None = None,
               difficulty: float | None = None) -> dict[str, Any]:
+    validate_spec(spec)  # a bad spec is refused when its version is written, not found later in training
     rec = {"prompt": prompt, "reward_spec": canonical_json(spec), "taxonomy": taxonomy, "lang": lang,
            "source": source, "meta": canonical_json(meta or {}), "difficulty": difficulty,
            "tools": canonical_json(tools) if tools else None, "env": canonical_json(env) if env else None}

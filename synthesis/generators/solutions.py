@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from synthesis.rewards.program import ProgramError, parse_finqa, run_finqa, run_python_arith, str_to_num
+from finance.arith import ProgramError, parse_finqa, run_finqa, run_python_arith, str_to_num
 
 from .specs import boxed_answer, format_number
 

@@ -60,13 +60,19 @@ def export_rl(store: Store, ref: str, out: str | Path, fmt: str = "verl") -> dic
 
 
 def verl_compute_score(data_source: str, solution_str: str, ground_truth: str, extra_info: Any = None) -> float:
-    """verl's ``custom_reward_function`` signature; an unscorable item gives 0.0 (verl needs a float)."""
+    """verl's ``custom_reward_function`` signature; an unscorable item gives 0.0 (verl needs a float).
+
+    Never raises: ``score`` turns hostile completions into 0 and bad specs into ``None``."""
     r = score(ground_truth, solution_str)
     return 0.0 if r.score is None else r.score
 
 
 def trl_reward(completions: list[Any], reward_spec: list[str], **_: Any) -> list[float | None]:
-    """A TRL ``GRPOTrainer`` reward function: dataset columns arrive as kwargs; ``None`` skips an item."""
+    """A TRL ``GRPOTrainer`` reward function: dataset columns arrive as kwargs; ``None`` skips an item.
+
+    Never raises on a completion or a spec (``score`` does not); only mismatched column lengths are an error."""
+    if len(reward_spec) != len(completions):
+        raise ValueError(f"{len(completions)} completions but {len(reward_spec)} reward specs")
     return [score(spec, c).score for spec, c in zip(reward_spec, completions, strict=True)]
 
 

@@ -70,15 +70,24 @@ def extract_answer(completion: str | list | dict | None) -> tuple[str | None, st
 
 
 def _completion_text(completion: str | list | dict | None) -> str:
-    if completion is None:
-        return ""
+    """The text to read an answer from; anything that is not text or messages has none (never an error)."""
     if isinstance(completion, str):
         return completion
     if isinstance(completion, dict):
-        return str(completion.get("content") or "")
-    for m in reversed(completion):  # list of messages (TRL conversational completions)
-        if isinstance(m, dict) and m.get("role", "assistant") == "assistant" and m.get("content"):
-            return str(m["content"])
+        return _content(completion.get("content"))
+    if isinstance(completion, (list, tuple)):
+        for m in reversed(completion):  # list of messages (TRL conversational completions)
+            if isinstance(m, dict) and m.get("role", "assistant") == "assistant" and m.get("content"):
+                return _content(m["content"])
+    return ""
+
+
+def _content(c: object) -> str:
+    """Message content as text: a string, or the text parts of an OpenAI content list."""
+    if isinstance(c, str):
+        return c
+    if isinstance(c, list):
+        return "".join(p["text"] for p in c if isinstance(p, dict) and isinstance(p.get("text"), str))
     return ""
 
 

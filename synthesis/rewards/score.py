@@ -3,23 +3,46 @@
 ``reward_spec`` is data (DESIGN.md): ``{"spec_version": 1, "type": ..., "answer": ...}``, given as a dict or
 its JSON string. ``Result.score`` is a float in [0, 1], or ``None`` when the item cannot be scored (unreadable
 gold, no judge configured): callers skip ``None`` (TRL accepts ``None`` rewards) instead of scoring 0.
+
+``score()`` never raises on policy text or on a bad spec, because one sample must not be able to kill an RL
+step or abort ``huijin verify``:
+
+* a hostile or broken completion (a program that overflows, 10,000 nested braces, bytes, a non-string) scores
+  0 with the reason;
+* a malformed spec (wrong types, ``rel_tol: "x"``, ``round: 1e20``, nested JSON as the answer, a gold that does
+  not read) scores ``None`` with the reason. :func:`validate_spec` raises the same problem as a
+  :class:`SpecError` (a ``ValueError``); it runs when an ``rl`` record is built for a version
+  (``synthesis.generators.records.rl_record``), so bad specs are refused when written, not found in training.
+
+Scorers live in an explicit registry: :func:`register_builtin_scorers` registers the built-in ones (numeric,
+choice, exact, set, program, tool_env — the replayed agent environment of ``synthesis.envs`` — and judge, which
+gives ``None`` until a configured judge is registered with ``register_scorer("judge",
+synthesis.judge.judge_scorer(judge))``). It runs on the first :func:`score` call (or explicitly at start-up);
+importing a module registers nothing. :func:`register_scorer` / :func:`use_scorer` replace one type's scorer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from finance.arith import ProgramError, run_program
+from finance.numbers import MAX_TEXT, SCALES, parse_quantity
+
 from .extract import extract_answer
-from .numeric import GoldError, compare_numeric
-from .program import ProgramError, run_program
+from .numeric import GoldError, compare_numeric, gold_quantity
 
 SPEC_VERSION = 1
 TYPES = ("numeric", "choice", "exact", "set", "program", "tool_env", "judge")
+UNITS = ("ratio", "percent", "bps", "currency", "count", "multiple")
+MAX_ROUND = 12  # ``round`` decimals: beyond this a float has no digits left to compare (and 10**N overflows)
+MAX_SPEC_CHARS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -31,53 +54,255 @@ class Result:
 
 
 class SpecError(ValueError):
-    """A reward spec is malformed (wrong version, unknown type, missing answer)."""
+    """A reward spec is malformed (wrong version, unknown type, a field of the wrong type, an unreadable gold)."""
 
 
 Scorer = Callable[[dict[str, Any], Any], Result]
-_SCORERS: dict[str, Scorer] = {}
+_REGISTRY: dict[str, Scorer] = {}
+_builtins_registered = False
 
 
-def register_scorer(spec_type: str, fn: Scorer) -> None:
-    """Plug in the scorer of a type filled by later work (``tool_env`` environments, the ``judge``)."""
+# -- the registry ---------------------------------------------------------------------------------
+def register_builtin_scorers() -> None:
+    """Register the built-in scorer of every type (idempotent; a scorer registered since is not replaced)."""
+    global _builtins_registered
+    if _builtins_registered:
+        return
+    _builtins_registered = True
+    for t, fn in _BUILTIN.items():
+        _REGISTRY.setdefault(t, fn)
+
+
+def register_scorer(spec_type: str, fn: Scorer) -> Scorer | None:
+    """Make ``fn`` the scorer of ``spec_type`` (for example a configured judge); returns the scorer it replaced."""
     if spec_type not in TYPES:
         raise SpecError(f"unknown reward type {spec_type!r}; one of {TYPES}")
-    _SCORERS[spec_type] = fn
+    if not callable(fn):
+        raise TypeError(f"scorer for {spec_type!r} must be callable (spec, completion) -> Result")
+    register_builtin_scorers()
+    old = _REGISTRY.get(spec_type)
+    _REGISTRY[spec_type] = fn
+    return old
 
 
+def unregister_scorer(spec_type: str) -> Scorer | None:
+    """Remove the scorer of ``spec_type`` (its specs then score ``None``); returns the one removed."""
+    register_builtin_scorers()
+    return _REGISTRY.pop(spec_type, None)
+
+
+def registered_scorers() -> dict[str, Scorer]:
+    """A copy of the registry: type → scorer."""
+    register_builtin_scorers()
+    return dict(_REGISTRY)
+
+
+@contextlib.contextmanager
+def use_scorer(spec_type: str, fn: Scorer | None) -> Iterator[None]:
+    """Within the block, ``spec_type`` is scored by ``fn`` (``None``: by nothing); restored afterwards."""
+    old = register_scorer(spec_type, fn) if fn is not None else unregister_scorer(spec_type)
+    try:
+        yield
+    finally:
+        if old is None:
+            _REGISTRY.pop(spec_type, None)
+        else:
+            _REGISTRY[spec_type] = old
+
+
+# -- specs ----------------------------------------------------------------------------------------
 def load_spec(spec: dict[str, Any] | str) -> dict[str, Any]:
-    """Parse and check a reward spec (dict or JSON string); raises SpecError naming the problem."""
+    """Parse a reward spec (dict or JSON string) and check its version and type; raises SpecError."""
+    if isinstance(spec, (bytes, bytearray)):
+        spec = spec.decode("utf-8", "replace")
     if isinstance(spec, str):
+        if len(spec) > MAX_SPEC_CHARS:
+            raise SpecError(f"reward_spec longer than {MAX_SPEC_CHARS} characters")
         try:
             spec = json.loads(spec)
-        except json.JSONDecodeError as e:
-            raise SpecError(f"reward_spec is not JSON: {e.msg}") from None
+        except (ValueError, RecursionError) as e:  # JSONDecodeError, huge integers, nesting too deep
+            raise SpecError(f"reward_spec is not JSON: {getattr(e, 'msg', None) or type(e).__name__}") from None
     if not isinstance(spec, dict):
-        raise SpecError("reward_spec must be an object")
-    if spec.get("spec_version") != SPEC_VERSION:
-        raise SpecError(f"reward_spec spec_version must be {SPEC_VERSION}, got {spec.get('spec_version')!r}")
-    if spec.get("type") not in TYPES:
-        raise SpecError(f"reward_spec type must be one of {TYPES}, got {spec.get('type')!r}")
+        raise SpecError(f"reward_spec must be an object, got {type(spec).__name__}")
+    if spec.get("spec_version") != SPEC_VERSION or isinstance(spec.get("spec_version"), bool):
+        raise SpecError(f"reward_spec spec_version must be {SPEC_VERSION}, got {_short(spec.get('spec_version'))}")
+    if not isinstance(spec.get("type"), str) or spec["type"] not in TYPES:
+        raise SpecError(f"reward_spec type must be one of {TYPES}, got {_short(spec.get('type'))}")
     return spec
 
 
-def score(reward_spec: dict[str, Any] | str, completion: Any) -> Result:
-    """Score one completion (text, or chat messages) against a reward spec. Never raises on bad completions."""
-    try:
-        spec = load_spec(reward_spec)
-    except SpecError as e:
-        return Result(None, reason=f"bad spec: {e}")
+def validate_spec(spec: dict[str, Any] | str, _depth: int = 0) -> dict[str, Any]:
+    """Check every field a scorer reads; returns the parsed spec or raises SpecError (a ValueError) naming it."""
+    spec = load_spec(spec)
     t = spec["type"]
-    if t in _SCORERS:
-        return _SCORERS[t](spec, completion)
-    if t == "tool_env":
-        return Result(None, reason="tool_env scorer not registered (provided by synthesis.envs)")
-    if t == "judge":
-        return Result(None, reason="judge needs an endpoint: none configured")
+    _one_of(spec, "extract", (None, "auto", "raw"))
+    for f in ("rel_tol", "abs_tol"):
+        _tolerance(spec, f)
+    if spec.get("round") is not None:
+        nd = spec["round"]
+        if isinstance(nd, bool) or not isinstance(nd, (int, float)) or not math.isfinite(nd) or nd != int(nd) \
+                or abs(nd) > MAX_ROUND:
+            raise SpecError(f"field 'round' must be an integer number of decimals within ±{MAX_ROUND}, "
+                            f"got {_short(nd)}")
+    for f in ("allow_percent_ratio", "case_sensitive", "multi"):
+        if spec.get(f) is not None and not isinstance(spec[f], bool):
+            raise SpecError(f"field {f!r} must be true or false, got {_short(spec[f])}")
+    _one_of(spec, "unit", (None, *UNITS))
+    if spec.get("scale") not in (None, "") and (not isinstance(spec["scale"], str) or spec["scale"] not in SCALES):
+        raise SpecError(f"field 'scale' must be one of {sorted(k for k in SCALES if k)}, got {_short(spec['scale'])}")
+    if spec.get("currency") is not None and not (isinstance(spec["currency"], str) and len(spec["currency"]) <= 16):
+        raise SpecError(f"field 'currency' must be a currency code, got {_short(spec['currency'])}")
+    ans = spec.get("answer")
     try:
-        return _BUILTIN[t](spec, completion)
+        if t == "numeric":
+            _scalar(ans, "answer")
+            gold_quantity(spec)  # raises GoldError when the gold is not one number
+        elif t == "choice":
+            opts = spec.get("options")
+            if opts is not None and not (isinstance(opts, list) and opts and all(_is_label(o) for o in opts)):
+                raise SpecError(f"field 'options' must be a non-empty list of letters, got {_short(opts)}")
+            _choice_gold(spec)
+        elif t in ("exact", "set"):
+            items = ans if isinstance(ans, list) else [ans]
+            if not items or not all(_is_label(a) for a in items) or (t == "set" and not isinstance(ans, list)):
+                kind = "a non-empty list of strings" if t == "set" else "a string or a list of strings"
+                raise SpecError(f"field 'answer' of a {t} spec must be {kind}, got {_short(ans)}")
+            labels = spec.get("labels")
+            if labels is not None and not (isinstance(labels, list) and all(_is_label(x) for x in labels)):
+                raise SpecError(f"field 'labels' must be a list of strings, got {_short(labels)}")
+        elif t == "program":
+            _one_of(spec, "dsl", (None, "auto", "finqa", "python"))
+            table = spec.get("table")
+            if table is not None and not (isinstance(table, list) and all(
+                    isinstance(r, list) and all(isinstance(c, str) or c is None or _finite_number(c) for c in r)
+                    for r in table)):
+                raise SpecError("field 'table' must be a list of rows (lists of strings or numbers)")
+            if ans is not None:
+                _scalar(ans, "answer")
+                if isinstance(ans, str) and ans.strip().lower() not in ("yes", "no") \
+                        and parse_quantity(ans, strict=True) is None:
+                    raise SpecError(f"gold answer {_short(ans)} is neither a number nor yes/no")
+            elif not isinstance(spec.get("program"), str):
+                raise SpecError("a program spec needs an 'answer' or a gold 'program' (string)")
+            else:
+                _gold_of_program(spec)
+        elif t == "tool_env":
+            if not isinstance(ans, dict):
+                raise SpecError(f"field 'answer' of a tool_env spec must be a reward spec object, got {_short(ans)}")
+            if _depth >= 2 or ans.get("type") == "tool_env":
+                raise SpecError("a tool_env spec cannot nest another tool_env spec")
+            try:
+                validate_spec(ans, _depth + 1)
+            except SpecError as e:
+                raise SpecError(f"in 'answer': {e}") from None
+            tools = spec.get("gold_tools")
+            if tools is not None and not (isinstance(tools, list) and all(isinstance(x, str) for x in tools)):
+                raise SpecError(f"field 'gold_tools' must be a list of tool names, got {_short(tools)}")
+            mc = spec.get("max_calls")
+            if mc is not None and (isinstance(mc, bool) or not isinstance(mc, int) or not 0 < mc <= 1000):
+                raise SpecError(f"field 'max_calls' must be an integer in 1..1000, got {_short(mc)}")
+            for f, keys in (("weights", ("answer", "tools")), ("penalties", ("invalid", "excess", "repeat"))):
+                d = spec.get(f)
+                if d is not None and not (isinstance(d, dict) and set(d) <= set(keys) and all(
+                        _finite_number(v) and 0 <= v <= 1 for v in d.values())):
+                    raise SpecError(f"field {f!r} must map {list(keys)} to numbers in [0, 1], got {_short(d)}")
+            _one_of(spec, "tool_credit", (None, "correct", "answered"))
+            env = spec.get("env")
+            if env is not None:
+                # imported here, not at the top: synthesis.envs imports this module
+                from synthesis.envs.base import TOOL_NAMES
+
+                if not isinstance(env, dict) or not isinstance(env.get("tools", []), list) \
+                        or not set(map(str, env.get("tools", []))) <= set(TOOL_NAMES):
+                    raise SpecError(f"field 'env' must be an environment config with tools among {TOOL_NAMES}, "
+                                    f"got {_short(env)}")
+        elif t == "judge":
+            for f in ("rubric", "reference"):
+                if spec.get(f) is not None and not isinstance(spec[f], str):
+                    raise SpecError(f"field {f!r} must be a string, got {_short(spec[f])}")
+    except GoldError as e:
+        raise SpecError(f"gold unreadable: {e}") from None
+    # an optional field written as null means "not given" (its default), never float(None) inside a scorer
+    return {k: v for k, v in spec.items() if v is not None or k == "answer"}
+
+
+def _short(v: Any) -> str:
+    r = repr(v) if not isinstance(v, str) or len(v) <= 80 else repr(v[:80]) + "…"
+    return r if len(r) <= 120 else r[:120] + "…"
+
+
+def _finite_number(v: Any) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def _tolerance(spec: dict[str, Any], field: str) -> None:
+    v = spec.get(field)
+    if v is not None and not (_finite_number(v) and 0 <= v <= 1e12):
+        raise SpecError(f"field {field!r} must be a finite number ≥ 0, got {_short(v)}")
+
+
+def _one_of(spec: dict[str, Any], field: str, allowed: tuple) -> None:
+    v = spec.get(field)
+    if not (isinstance(v, str) or v is None) or v not in allowed:
+        raise SpecError(f"field {field!r} must be one of {[a for a in allowed if a is not None]}, got {_short(v)}")
+
+
+def _scalar(v: Any, field: str) -> None:
+    ok = (isinstance(v, str) and len(v) <= MAX_TEXT) or _finite_number(v)
+    if not ok:
+        raise SpecError(f"field {field!r} must be a number or a short string, got {_short(v)}")
+
+
+def _is_label(v: Any) -> bool:
+    return (isinstance(v, str) and 0 < len(v) <= 10_000) or _finite_number(v)
+
+
+def _gold_of_program(spec: dict[str, Any]) -> Any:
+    try:
+        return run_program(spec["program"], spec.get("table"), spec.get("dsl", "auto"))
+    except ProgramError as e:
+        raise GoldError(f"gold program fails: {e}") from None
+
+
+# -- scoring --------------------------------------------------------------------------------------
+def score(reward_spec: dict[str, Any] | str, completion: Any) -> Result:
+    """Score one completion (text, or chat messages) against a reward spec. Never raises (module docstring)."""
+    try:
+        spec = validate_spec(reward_spec)
+    except SpecError as e:
+        gold = reward_spec.get("answer") if isinstance(reward_spec, dict) else None
+        return Result(None, gold=gold, reason=f"bad spec: {e}")
+    except Exception as e:  # noqa: BLE001 — a validator bug must not kill an RL step either
+        return Result(None, reason=f"bad spec: validation failed ({type(e).__name__}: {_short(str(e))})")
+    register_builtin_scorers()
+    scorer = _REGISTRY.get(spec["type"])
+    if scorer is None:
+        return Result(None, gold=spec.get("answer"), reason=f"no scorer registered for type {spec['type']!r}")
+    try:
+        r = scorer(spec, completion)
     except GoldError as e:
         return Result(None, gold=spec.get("answer"), reason=f"gold unreadable: {e}")
+    except ProgramError as e:
+        return Result(0.0, gold=spec.get("answer"), reason=f"program error: {e}")
+    except (RecursionError, MemoryError, OverflowError, ValueError, TypeError) as e:
+        # every known hostile completion is handled inside the scorers; this is the last line of defence
+        return Result(0.0, gold=spec.get("answer"),
+                      reason=f"completion could not be scored ({type(e).__name__}: {_short(str(e))})")
+    except Exception as e:  # noqa: BLE001 — a plug-in scorer (judge, environment) failing is not the policy's fault
+        return Result(None, gold=spec.get("answer"), reason=f"scorer failed ({type(e).__name__}: {_short(str(e))})")
+    return _checked(r)
+
+
+def _checked(r: Any) -> Result:
+    """A scorer's result as promised: a float in [0, 1] or None, and a string reason."""
+    if not isinstance(r, Result):
+        return Result(None, reason=f"scorer returned {type(r).__name__}, not a Result")
+    s = r.score
+    if s is not None and (isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(s)
+                          or not 0.0 <= s <= 1.0):
+        return Result(None, r.pred, r.gold, f"scorer returned score {_short(s)} outside [0, 1]: {r.reason}")
+    reason = r.reason if isinstance(r.reason, str) else str(r.reason)
+    return Result(None if s is None else float(s), r.pred, r.gold, reason)
 
 
 def score_batch(specs: list[Any], completions: list[Any]) -> list[Result]:
@@ -102,20 +327,28 @@ def _numeric(spec: dict[str, Any], completion: Any) -> Result:
 # -- choice ---------------------------------------------------------------------------------------
 def _choices(text: str, options: list[str]) -> list[str]:
     t = unicodedata.normalize("NFKC", text).strip().rstrip(".。")
-    opts = "".join(options)
+    opts = re.escape("".join(options))
     if re.fullmatch(rf"[{opts}]+", t, re.IGNORECASE) and len(t) <= len(options):  # "AC" as in Chinese exams
         return sorted({c.upper() for c in t})
     found = re.findall(rf"(?<![A-Za-z])([{opts}])(?![A-Za-z])", t)
     return sorted(set(found))
 
 
-def _choice(spec: dict[str, Any], completion: Any) -> Result:
+def _choice_gold(spec: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """``(gold letters, options)``; raises GoldError when the gold is not among the options."""
     gold_raw = spec.get("answer")
     gold = sorted({str(g).strip().upper() for g in (gold_raw if isinstance(gold_raw, list) else [gold_raw])
                    if g is not None and str(g).strip()})
-    options = [str(o).upper() for o in spec.get("options") or list("ABCDEFGH")]
+    options = [str(o).strip().upper() for o in spec.get("options") or list("ABCDEFGH")]
+    if any(len(o) != 1 or not o.isalnum() for o in options):
+        raise GoldError(f"options must be single letters or digits, got {_short(spec.get('options'))}")
     if not gold or any(g not in options for g in gold):
-        raise GoldError(f"gold choice {gold_raw!r} is not among options {options}")
+        raise GoldError(f"gold choice {_short(gold_raw)} is not among options {options}")
+    return gold, options
+
+
+def _choice(spec: dict[str, Any], completion: Any) -> Result:
+    gold, options = _choice_gold(spec)
     multi = bool(spec.get("multi", len(gold) > 1))
     ans, how = _answer(spec, completion)
     if ans is None:
@@ -206,10 +439,7 @@ def _program(spec: dict[str, Any], completion: Any) -> Result:
     table, dsl = spec.get("table"), spec.get("dsl", "auto")
     gold = spec.get("answer")
     if gold is None and spec.get("program"):
-        try:
-            gold = run_program(spec["program"], table, dsl)
-        except ProgramError as e:
-            raise GoldError(f"gold program fails: {e}") from None
+        gold = _gold_of_program(spec)
     if gold is None:
         raise GoldError("program spec needs an answer or a gold program")
     ans, how = _answer(spec, completion)
@@ -233,5 +463,66 @@ def _program(spec: dict[str, Any], completion: Any) -> Result:
     return Result(s, value, gold, f"{reason} [{how}]")
 
 
+def _tool_env(spec: dict[str, Any], completion: Any) -> Result:
+    """The agent environment's reward (``synthesis.envs``), imported on first use: envs imports this module.
+
+    The trajectory is put in shape first (policy text can hold anything), so what fails after that is the
+    environment's failure (``None``), not the completion's."""
+    from synthesis.envs.reward import score_tool_env
+
+    trajectory = _trajectory(completion)
+    try:
+        return score_tool_env(spec, trajectory)
+    except Exception as e:  # noqa: BLE001 — the environment (database, documents) failed, not the policy
+        return Result(None, gold=spec.get("answer"), reason=f"environment failed ({type(e).__name__}: "
+                                                            f"{_short(str(e))})")
+
+
+def _trajectory(completion: Any) -> list[dict[str, Any]]:
+    """Messages with the shapes the environment reads; a malformed tool call stays, as an invalid call."""
+    if isinstance(completion, str):
+        return [{"role": "assistant", "content": completion}]
+    if isinstance(completion, dict):
+        completion = [completion]
+    if not isinstance(completion, (list, tuple)):
+        return []
+    out = []
+    for m in completion:
+        if not isinstance(m, dict):
+            continue
+        msg: dict[str, Any] = {"role": m.get("role") if isinstance(m.get("role"), str) else "assistant",
+                               "content": m.get("content") if isinstance(m.get("content"), str) else None}
+        if isinstance(m.get("tool_call_id"), (str, int)):
+            msg["tool_call_id"] = str(m["tool_call_id"])
+        if isinstance(m.get("name"), str):
+            msg["name"] = m["name"]
+        calls = m.get("tool_calls")
+        if isinstance(calls, list) and calls:
+            msg["tool_calls"] = [_tool_call(c) for c in calls]
+        out.append(msg)
+    return out
+
+
+def _tool_call(c: Any) -> dict[str, Any]:
+    c = c if isinstance(c, dict) else {}
+    fn = c.get("function", c)
+    fn = fn if isinstance(fn, dict) else {}
+    args = fn.get("arguments")
+    if not isinstance(args, str):
+        try:
+            args = json.dumps(args if args is not None else {}, sort_keys=True)
+        except (TypeError, ValueError, RecursionError):
+            args = "{}"
+    cid = c.get("id")
+    return {"id": str(cid) if isinstance(cid, (str, int)) else None, "type": "function",
+            "function": {"name": fn.get("name") if isinstance(fn.get("name"), str) else "", "arguments": args}}
+
+
+def _judge_unconfigured(spec: dict[str, Any], completion: Any) -> Result:
+    return Result(None, gold=spec.get("reference"),
+                  reason="judge needs an endpoint: none configured (register_scorer('judge', "
+                         "synthesis.judge.judge_scorer(judge)))")
+
+
 _BUILTIN: dict[str, Scorer] = {"numeric": _numeric, "choice": _choice, "exact": _exact, "set": _set,
-                               "program": _program}
+                               "program": _program, "tool_env": _tool_env, "judge": _judge_unconfigured}

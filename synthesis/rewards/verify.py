@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .program import ProgramError, Value, run_finqa, run_python_arith
+from finance.arith import ProgramError, Value, run_finqa, run_python_arith
 
 
 def agrees(value: Value, gold: Any, ndigits: int = 5) -> bool:
