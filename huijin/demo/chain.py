@@ -32,6 +32,7 @@ class DemoState:
     store: Store
     work: Path
     quick: bool
+    seed: int = 0  # the model's initialisation and the training order; the data stays the same
     corpus: Corpus | None = None
     refs: dict[str, str] = field(default_factory=dict)
     runs: list[dict[str, Any]] = field(default_factory=list)
@@ -203,8 +204,9 @@ def step_train(s: DemoState) -> None:
     steps = 4 if s.quick else 12
     s.refs["suite"] = str(demo_suite(s))
     config = {"max_steps": steps, "save_every": steps, "eval_suite": s.refs["suite"], "eval_limit": 8,
-              "stage_metrics": stage_metrics(s)}
-    out = s.work / "train" / s.refs["snapshot"]  # one folder per snapshot: a rerun resumes, new data starts fresh
+              "stage_metrics": stage_metrics(s), "seed": s.seed}
+    # one folder per snapshot and seed: a rerun resumes, new data or another seed starts fresh
+    out = s.work / "train" / (s.refs["snapshot"] + (f"-seed{s.seed}" if s.seed else ""))
     s.runs = run_stages(s.store, s.refs["snapshot"], stages, model="tiny", output=out, config=config)
 
 
@@ -238,9 +240,9 @@ STEPS: list[tuple[str, Callable[[DemoState], None]]] = [
 
 
 def run_chain(store: Store, work: Path, quick: bool = False, console: Console | None = None,
-              steps: list[tuple[str, Callable[[DemoState], None]]] | None = None) -> DemoState:
+              steps: list[tuple[str, Callable[[DemoState], None]]] | None = None, seed: int = 0) -> DemoState:
     console = console or Console()
-    s = DemoState(store, Path(work).resolve(), quick)
+    s = DemoState(store, Path(work).resolve(), quick, seed)
     for title, fn in steps or STEPS:
         console.rule(f"[bold cyan]{title}")
         t = time.perf_counter()
