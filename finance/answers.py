@@ -78,8 +78,28 @@ class Answer:
 
     def key(self) -> str:
         """A decontamination key: the value at its written precision with unit and scale (``3.8|percent|``)."""
-        v = self.value if self.precision is None else round(self.value, self.precision)
-        return f"{clean(v):.10g}|{self.unit or ''}|{self.scale or ''}"
+        return spec_key(self.spec())
+
+
+def spec_key(spec: dict[str, Any]) -> str:
+    """The key of a gold answer for decontamination: a numeric gold at its written precision with its unit and
+    scale (``21.651`` written "22%" → ``22|percent|``), any other gold as lower-cased text."""
+    if spec.get("type") != "numeric":
+        ans = spec.get("answer")
+        return "; ".join(sorted(str(a).strip().lower() for a in ans)) if isinstance(ans, list) else \
+            str(ans).strip().lower()
+    v = float(spec["answer"])
+    if spec.get("precision") is not None:
+        v = round(v, int(spec["precision"]))
+    return f"{clean(v):.10g}|{spec.get('unit') or ''}|{spec.get('scale') or ''}"
+
+
+def answer_key(record: BenchmarkRecord, q: BenchQuestion) -> str | None:
+    """``spec_key`` of a benchmark question's reward spec; None when its gold cannot become a spec."""
+    try:
+        return spec_key(question_spec(record, q))
+    except (AnswerError, ValueError, TypeError):
+        return None
 
 
 def clean(x: float) -> float:
