@@ -1,10 +1,13 @@
 """Benchmark questions → RL tasks: FinQA / TAT-QA / ConvFinQA questions with reward specs of the right kind.
 
-* FinQA: the program is run by the safe interpreter and must reproduce ``exe_ans`` (else quarantined);
-  answers written with ``%`` are asked as percentages; yes/no answers become ``exact`` specs.
-* TAT-QA: ``scale`` is respected (``percent`` → unit percent; thousand/million/billion → the spec's scale);
-  spans become ``exact`` (or ``numeric`` when the span is one number), multi-spans ``set``, counts numeric.
-* ConvFinQA: every turn is a task whose prompt holds the earlier turns; the gold comes from the turn's program.
+* FinQA: the program is run by the safe interpreter and must reproduce ``exe_ans`` (else quarantined).
+* TAT-QA: a derivation that reproduces the gold is kept as the task's program.
+* ConvFinQA: every turn is a task whose prompt holds the earlier turns; the gold comes from the turn's program
+  where the benchmark ships none.
+
+The reward spec of every imported question is ``finance.answers.question_spec`` — the same function the
+evaluation loaders use, so an RL task and an eval item of the same question carry identical specs (unit read
+from the written answer, never a blind ×100; the written precision in ``precision``).
 """
 
 from __future__ import annotations
@@ -13,14 +16,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from finance.numbers import parse_quantity
-from synthesis.rewards.program import ProgramError, run_finqa, run_python_arith
+from finance.answers import AnswerError, question_spec
+from finance.arith import ProgramError, run_finqa, run_python_arith
 from synthesis.rewards.verify import agrees
 
-from .specs import AMOUNT_TOL, IMPORTED_TOL, RATIO_TOL, exact_spec, numeric_spec, set_spec
-from .tables import SourceQuestion, TableContext, numeric_grid
-
-TATQA_SCALES = {"thousand", "million", "billion"}
+from .tables import SourceQuestion, TableContext
 
 
 class ImportRejected(ValueError):
@@ -61,23 +61,17 @@ def _finqa(ctx: TableContext, q: SourceQuestion) -> ImportedTask:
         raise ImportRejected("program_error", str(e), quarantine=True) from None
     if not agrees(value, gold):
         raise ImportRejected("program_disagrees", f"program gives {value!r}, exe_ans is {gold!r}", quarantine=True)
+    spec = _spec(ctx, q)
     if isinstance(gold, str):
-        return ImportedTask(q.question, exact_spec(gold.lower()), q.program, "finqa", "yes-no", [], "compare", q.qid)
-    if q.answer_text and "%" in q.answer_text:
-        # "what portion / percentage …": asked as a percentage, a ratio reading is accepted too (explicit)
-        spec = numeric_spec(float(gold) * 100, "percent", allow_percent_ratio=True, **IMPORTED_TOL)
-    else:
-        spec = numeric_spec(float(gold), None, _scale_for(ctx, q.question, float(gold)), **IMPORTED_TOL)
+        return ImportedTask(q.question, spec, q.program, "finqa", "yes-no", [], "compare", q.qid)
     return ImportedTask(q.question, spec, q.program, "finqa", "arithmetic", [], _leaf_for(q.program), q.qid)
 
 
-def _scale_for(ctx: TableContext, question: str, value: float) -> str | None:
-    """The table's scale for amounts read from it; none for per-share figures, counts of years, small ratios."""
-    if re.search(r"per share|per unit|ratio|percent|%|years?\b|how many", question, re.IGNORECASE):
-        return None
-    if abs(value) < 1:
-        return None
-    return numeric_grid(ctx.table, ctx.text).scale
+def _spec(ctx: TableContext, q: SourceQuestion, value: Any = None) -> dict[str, Any]:
+    try:
+        return question_spec(ctx.benchmark_record(), q, value)
+    except AnswerError as e:
+        raise ImportRejected(e.reason, str(e)) from None
 
 
 def _leaf_for(program: str | None) -> str:
@@ -95,37 +89,15 @@ def _leaf_for(program: str | None) -> str:
 
 def _tatqa(ctx: TableContext, q: SourceQuestion) -> ImportedTask:
     scale = (q.scale or "").lower()
-    ans = q.answer
-    if q.answer_type == "multi-span":
-        items = [str(a) for a in (ans if isinstance(ans, list) else [ans]) if str(a).strip()]
-        if len(items) < 2:
-            raise ImportRejected("bad_gold", f"multi-span answer {ans!r}")
-        return ImportedTask(q.question, set_spec(items), None, None, "multi-span", [], "extraction", q.qid)
-    if q.answer_type == "span":
-        text = ans[0] if isinstance(ans, list) and len(ans) == 1 else ans
-        if not isinstance(text, str) or not text.strip():
-            raise ImportRejected("bad_gold", f"span answer {ans!r}")
-        qty = parse_quantity(text)
-        if qty is not None and qty.unit in (None, "currency", "percent"):
-            spec = _scaled_numeric(qty.value if qty.unit != "percent" else qty.value, scale, qty.unit)
-            return ImportedTask(q.question, spec, None, None, "span", [], "extraction", q.qid)
-        return ImportedTask(q.question, exact_spec(text.strip()), None, None, "span", [], "extraction", q.qid)
-    try:
-        value = float(ans[0] if isinstance(ans, list) else ans)
-    except (TypeError, ValueError):
-        raise ImportRejected("bad_gold", f"{q.answer_type} answer {ans!r} is not a number") from None
-    spec = _scaled_numeric(value, scale, "percent" if scale == "percent" else None)
+    spec = _spec(ctx, q)
+    if q.answer_type in ("multi-span", "span"):
+        return ImportedTask(q.question, spec, None, None, q.answer_type, [], "extraction", q.qid)
+    value = float(spec["answer"])
     program = None
     if q.program and q.answer_type == "arithmetic":
         program = _derivation_program(q.program, value, scale)
     leaf = "calculation" if q.answer_type == "count" else _leaf_for_expr(q.program or "", scale)
     return ImportedTask(q.question, spec, program, "python" if program else None, q.answer_type, [], leaf, q.qid)
-
-
-def _scaled_numeric(value: float, scale: str, unit: str | None) -> dict[str, Any]:
-    if scale == "percent" or unit == "percent":
-        return numeric_spec(value, "percent", **IMPORTED_TOL)
-    return numeric_spec(value, None, scale if scale in TATQA_SCALES else None, **IMPORTED_TOL)
 
 
 def _leaf_for_expr(expr: str, scale: str) -> str:
@@ -153,25 +125,43 @@ def _derivation_program(derivation: str, value: float, scale: str) -> str | None
 
 def _convfinqa(ctx: TableContext, q: SourceQuestion, turn: int) -> ImportedTask:
     try:
-        value = run_python_arith(q.program or "")
+        value = _run_turn(ctx, q)
     except ProgramError as e:
         raise ImportRejected("program_error", str(e), quarantine=True) from None
+    shipped = _number_or_text(q.answer)
+    if shipped is not None and not agrees(value, shipped):
+        raise ImportRejected("program_disagrees", f"program gives {value!r}, answer is {q.answer!r}", quarantine=True)
+    spec = _spec(ctx, q, value)
     if isinstance(value, str):
-        return ImportedTask(q.question, exact_spec(value), q.program, "python", "yes-no", [], "compare", q.qid)
+        return ImportedTask(q.question, spec, q.program, q.dsl, "yes-no", [], "compare", q.qid)
     history = []
     for prev in ctx.questions[:turn]:
         try:
-            pv = run_python_arith(prev.program or "")
+            pv = _run_turn(ctx, prev)
         except ProgramError as e:
             raise ImportRejected("history_program_error", str(e), quarantine=True) from None
         history.append((prev.question, pv if isinstance(pv, str) else _short(pv)))
-    final = (q.program or "").rsplit("=", 1)[-1]
-    ratio = "/" in final
-    spec = (numeric_spec(value, "ratio", allow_percent_ratio=True, **RATIO_TOL) if ratio
-            else numeric_spec(value, None, **AMOUNT_TOL))
-    return ImportedTask(q.question, spec, q.program, "python", "arithmetic", history,
+    ratio = spec.get("unit") == "ratio"
+    return ImportedTask(q.question, spec, q.program, q.dsl, "arithmetic", history,
                         "growth" if ratio and "-" in (q.program or "") else ("ratio" if ratio else "calculation"),
                         q.qid)
+
+
+def _number_or_text(x: Any) -> Any:
+    """A shipped gold as a number where it is one (ConvFinQA writes ``"1.42403"``), else as given."""
+    if x in (None, ""):
+        return None
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return x
+
+
+def _run_turn(ctx: TableContext, q: SourceQuestion):
+    """A ConvFinQA turn's program: PoT arithmetic, or FinQA DSL over the table (the original layout)."""
+    if q.dsl == "finqa":
+        return run_finqa(q.program or "", ctx.program_table or ctx.table)
+    return run_python_arith(q.program or "")
 
 
 def _short(v: float) -> str:

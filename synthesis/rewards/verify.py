@@ -6,13 +6,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from finance.arith import ProgramError, Value, run_finqa, run_python_arith
+from finance.benchmarks import read_records
 
 
 def agrees(value: Value, gold: Any, ndigits: int = 5) -> bool:
@@ -25,19 +25,8 @@ def agrees(value: Value, gold: Any, ndigits: int = 5) -> bool:
 
 
 def load_records(path: str | Path) -> list[dict[str, Any]]:
-    """A JSON array (FinQA/ConvFinQA releases) or JSON Lines file of records."""
-    p = Path(path)
-    text = p.read_text(encoding="utf-8")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        try:
-            data = [json.loads(line) for line in text.splitlines() if line.strip()]
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{p}: neither a JSON array nor JSON Lines ({e.msg} at line {e.lineno})") from None
-    if not isinstance(data, list):
-        raise ValueError(f"{p}: expected a list of records")
-    return data
+    """A JSON array (FinQA/ConvFinQA releases) or JSON Lines file of records (``finance.benchmarks.read_records``)."""
+    return read_records(path)
 
 
 def _check(records: Iterable[dict[str, Any]], run) -> dict[str, Any]:
