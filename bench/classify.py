@@ -50,6 +50,7 @@ def main() -> None:
     from curation.classify.records import iter_file
     from curation.classify.step import ClassifierScoreFilter
     from curation.classify.train import TrainConfig, train_classifier
+    from finance.text import HAN_RE
 
     out: dict = {"bench": "classify"}
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,7 +81,7 @@ def main() -> None:
         for f in (files["positive"][0], files["negative"][0], files["positive"][1]):
             texts += [r["text"][:cap] for _, r in iter_file(f)]
         texts = (texts * (args.docs // len(texts) + 1))[: args.docs]
-        langs = ["zh" if any("\u4e00" <= c <= "\u9fff" for c in t[:50]) else "en" for t in texts]
+        langs = ["zh" if HAN_RE.search(t[:50]) else "en" for t in texts]
         ft = model.model
         lines = [t.replace("\n", " ") for t in texts]
 

@@ -76,7 +76,7 @@ def filter_table(sets: dict[str, list[str]]) -> dict[str, dict[str, float]]:
         FinGopherRepetition,
         MinLength,
     )
-    from curation.langid import detect
+    from finance.text import detect_language as detect
 
     filters = {
         "ours_gopher_quality": FinGopherQuality(), "ours_gopher_repetition": FinGopherRepetition(),
@@ -106,7 +106,7 @@ def filter_table(sets: dict[str, list[str]]) -> dict[str, dict[str, float]]:
 
 
 def langid_choice(sets: dict[str, list[str]], lid176: str | None) -> dict:
-    from curation.langid import detect
+    from finance.text import detect_language as detect
 
     rng = random.Random(1)
     cases = [(t, "en") for t in sets["10k_items_en"]] + [(t, "zh") for t in sets["fin_news_zh"]]
@@ -129,7 +129,7 @@ def langid_choice(sets: dict[str, list[str]], lid176: str | None) -> dict:
 
         m = fasttext.load_model(lid176)
         t0 = time.perf_counter()
-        from curation.langid import ALIASES
+        from finance.text import ALIASES
 
         pred = [m.predict(t.replace("\n", " "))[0][0].removeprefix("__label__") for t in texts]
         pred = [ALIASES.get(p, p) for p in pred]

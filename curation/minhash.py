@@ -24,7 +24,8 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.dedup.minhash import MinhashConfig
 from datatrove.utils.hashing import HashConfig
 
-CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
+from finance.text import CJK
+
 TOKEN = re.compile(rf"[{CJK}]|[^\W_{CJK}]+", re.U)
 DIGITS = re.compile(r"\d")
 SPACES = re.compile(r"\s+")

@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from finance.messages import messages_text
+
 WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz", ".warc.zst")
 HTML_SUFFIXES = (".html", ".htm", ".html.gz", ".htm.gz", ".xhtml")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".json.gz", ".ndjson", ".jsonl.zst")
@@ -51,18 +53,6 @@ def expand_inputs(inputs: Iterable[str], store_root: str | None = None) -> list[
         else:
             raise FileNotFoundError(f"input {item}: no such file or folder" + ("" if store_root else " (and no store for a ref)"))
     return out
-
-
-def messages_text(messages: Any) -> str:
-    """The text of a message list: contents (and tool-call arguments) joined by blank lines."""
-    parts = []
-    for m in messages or []:
-        if m.get("content"):
-            parts.append(m["content"])
-        for c in m.get("tool_calls") or []:
-            if c.get("arguments"):
-                parts.append(str(c["arguments"]))
-    return "\n\n".join(parts)
 
 
 def text_of(record: dict[str, Any], kind: str | None = None, text_key: str | list[str] = "text") -> str:

@@ -10,8 +10,9 @@ from datatrove.pipeline.filters import C4QualityFilter, GopherQualityFilter
 
 from curation.extract import Extract, extract_text, strip_envelope
 from curation.filters import FinC4Quality, FinFineWebQuality, FinGopherQuality, FinGopherRepetition, MinLength
-from curation.langid import LanguageID, detect
+from curation.langid import LanguageID
 from curation.pii import PIIRedact, cn_id_ok, iban_ok, luhn_ok, redact
+from finance.text import detect_language
 
 PAGE = """<html><head><title>Q3 results</title></head><body>
 <nav><ul><li><a href="/">Home</a></li><li><a href="/markets">Markets</a></li><li><a href="/about">About us</a></li></ul></nav>
@@ -71,9 +72,9 @@ def test_extract_step_counts_pages_without_text():
 
 
 def test_language_id_en_zh_mixed():
-    assert detect("Net interest margin narrowed to 2.9% as deposit costs rose.")[0] == "en"
-    assert detect("公司发布年度报告，全年实现营业收入165亿元，同比增长12.4%。")[0] == "zh"
-    assert detect("腾讯控股(00700.HK)公布2023年第四季度业绩，收入1,552亿元，NASDAQ 和 NYSE 投资者关注。")[0] == "zh"
+    assert detect_language("Net interest margin narrowed to 2.9% as deposit costs rose.")[0] == "en"
+    assert detect_language("公司发布年度报告，全年实现营业收入165亿元，同比增长12.4%。")[0] == "zh"
+    assert detect_language("腾讯控股(00700.HK)公布2023年第四季度业绩，收入1,552亿元，NASDAQ 和 NYSE 投资者关注。")[0] == "zh"
     f = LanguageID(languages=["en", "zh"])
     ja = Document(text="東京証券取引所は本日、新しい上場基準を発表しました。投資家の皆様にお知らせします。", id="j", metadata={})
     assert f.filter(ja) == (False, "other_language") and ja.metadata["language"] == "ja"

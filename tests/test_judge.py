@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from finance.text import script_of
 from synthesis.generators import run
 from synthesis.generators.records import provenance, sft_record
-from synthesis.judge import Judge, check_dialogue, get_rubrics, guarantee_violations, script_of
+from synthesis.judge import Judge, check_dialogue, get_rubrics, guarantee_violations
 from synthesis.testing import FakeOpenAIServer
 
 

@@ -112,9 +112,9 @@ def test_tool_output_tokens_are_masked_token_by_token(tok):
             assert m == 0, i
     # the token stream is exactly what the chat template renders for the whole conversation
     convo = [{"role": "user", "content": "What is 2+3? Use the tool."}] + s.messages
-    from training.rl.rollout import clean_messages
+    from finance.messages import template_messages
 
-    rendered = tok.apply_chat_template(clean_messages(convo), tools=TOOLS, tokenize=False)
+    rendered = tok.apply_chat_template(template_messages(convo), tools=TOOLS, tokenize=False)
     assert tok.decode(s.ids) + "\n" == rendered
     assert s.turns == 2 and s.tool_calls == 1 and s.invalid_tool_calls == 0
     assert s.reward == 1.0 and envs[0].steps[0]["name"] == "calc"

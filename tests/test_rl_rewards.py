@@ -1,4 +1,5 @@
-"""General-RL rewards: an LLM judge through the teacher client (real local OpenAI-compatible server, cached),
+"""General-RL rewards: the one judge (synthesis.judge) through the teacher client (real local OpenAI-compatible
+server, cached),
 an HF sequence-classification reward model, and routing by reward-spec type with None skipped."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ import json
 
 import pytest
 
-from training.rl.rewards import JudgeReward, parse_verdict, score_samples, teacher_complete
+from training.rl.rewards import JudgeReward, judge_from_endpoint, score_samples
 from training.rl.rollout import Sample
 
 
@@ -26,15 +27,19 @@ def test_judge_through_teacher_client_is_cached(tmp_path):
     from synthesis.testing import FakeOpenAIServer, Scripted
 
     def responder(body):
-        answer = body["messages"][-1]["content"].split("Answer to grade:", 1)[1]
-        return Scripted(json.dumps({"score": 9 if "sensitivity" in answer else 2, "reason": "x"}))
+        user = body["messages"][-1]["content"]
+        answer = user.split("ASSISTANT:", 1)[1].split(">>>", 1)[0]  # not the reference after it
+        names = list(body["response_format"]["json_schema"]["schema"]["properties"]["scores"]["properties"])
+        return Scripted(json.dumps({"scores": {n: 5 if "sensitivity" in answer else 2 for n in names},
+                                    "rationale": "x"}))
 
     with FakeOpenAIServer(responder) as srv:
-        judge = JudgeReward(teacher_complete(srv.endpoint(), tmp_path / "judge.sqlite"))
+        judge = judge_from_endpoint(srv.endpoint(), tmp_path / "judge.sqlite")
+        assert isinstance(judge, JudgeReward)
         recs = [_rec(JUDGE)]
         samples = [_sample(0, "Duration is the price sensitivity to rates."), _sample(0, "It is a colour.")]
         judge(recs, samples)
-        assert [s.reward for s in samples] == [pytest.approx(0.9), pytest.approx(0.2)]
+        assert [s.reward for s in samples] == [pytest.approx(1.0), pytest.approx(0.25)]  # 1–5 on [0, 1]
         n = srv.n_requests
         assert n == 2
         again = [_sample(0, "Duration is the price sensitivity to rates."), _sample(0, "It is a colour.")]
@@ -47,11 +52,13 @@ def test_judge_through_teacher_client_is_cached(tmp_path):
         assert body["temperature"] == 0.0
 
 
-def test_parse_verdict():
-    assert parse_verdict('{"score": 7, "reason": "fine"}') == pytest.approx(0.7)
-    assert parse_verdict('```json\n{"score": 10}\n```') == 1.0
-    assert parse_verdict("Score: 3 because ...") == pytest.approx(0.3)
-    assert parse_verdict('{"score": 42}') is None and parse_verdict("no idea") is None and parse_verdict(None) is None
+def test_spec_rubrics():
+    from synthesis.judge import spec_rubrics
+
+    assert spec_rubrics({}) is None
+    assert [r.name for r in spec_rubrics({"rubric": "correctness, compliance"})] == ["correctness", "compliance"]
+    (free,) = spec_rubrics({"rubric": "correct, helpful, compliant"})
+    assert free.name == "overall" and "correct, helpful, compliant" in free.question
 
 
 def test_routing_and_none_without_endpoint():

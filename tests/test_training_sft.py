@@ -36,9 +36,9 @@ RECORD = {
 
 def expected_mask(tok, record) -> tuple[list[int], list[int]]:
     """Independent reference: assistant spans located in the rendered string, mapped to tokens by offsets."""
-    from training.sft import parse_tools, to_chat_messages
+    from finance.messages import parse_tools, template_messages
 
-    text = tok.apply_chat_template(to_chat_messages(record["messages"]), tools=parse_tools(record["tools"]),
+    text = tok.apply_chat_template(template_messages(record["messages"]), tools=parse_tools(record["tools"]),
                                    tokenize=False)
     spans, pos, head = [], 0, "<|im_start|>assistant\n"
     while (i := text.find(head, pos)) >= 0:
@@ -69,10 +69,11 @@ def test_assistant_mask_token_by_token(tok):
 
 
 def test_prefix_fallback_agrees_with_generation_tags(tok):
-    from training.sft import parse_tools, render, render_by_prefix, to_chat_messages
+    from finance.messages import parse_tools, template_messages
+    from training.sft import render, render_by_prefix
 
     ids, mask = render(tok, RECORD)
-    ids2, mask2 = render_by_prefix(tok, to_chat_messages(RECORD["messages"]), parse_tools(RECORD["tools"]))
+    ids2, mask2 = render_by_prefix(tok, template_messages(RECORD["messages"]), parse_tools(RECORD["tools"]))
     assert ids2.tolist() == ids.tolist() and mask2.tolist() == mask.tolist()
 
 

@@ -13,47 +13,18 @@ from typing import Any
 
 import numpy as np
 
+from finance.messages import parse_tools, template_messages
+
 
 class RenderError(ValueError):
     pass
-
-
-def to_chat_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """huijin message records → the OpenAI/HF chat form templates expect (tool calls as ``function`` dicts)."""
-    out = []
-    for m in messages:
-        msg: dict[str, Any] = {"role": m["role"], "content": m.get("content") or ""}
-        if m.get("tool_calls"):
-            calls = []
-            for tc in m["tool_calls"]:
-                args: Any = tc.get("arguments") or "{}"
-                try:
-                    args = json.loads(args) if isinstance(args, str) else args
-                except json.JSONDecodeError:
-                    pass  # keep the raw string: the template prints it verbatim
-                calls.append({"id": tc.get("id"), "type": "function",
-                              "function": {"name": tc.get("name"), "arguments": args}})
-            msg["tool_calls"] = calls
-        if m.get("tool_call_id"):
-            msg["tool_call_id"] = m["tool_call_id"]
-        if m.get("name"):
-            msg["name"] = m["name"]
-        out.append(msg)
-    return out
-
-
-def parse_tools(tools: str | list | None) -> list[dict[str, Any]] | None:
-    if tools is None or tools == "":
-        return None
-    val = json.loads(tools) if isinstance(tools, str) else tools
-    return val or None
 
 
 def render(tok, record: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """(input ids, loss mask) of one sft record; mask is 1 exactly on assistant-produced tokens."""
     where = f"sft record {record.get('id')!r}"
     try:
-        msgs = to_chat_messages(record["messages"])
+        msgs = template_messages(record["messages"])
         tools = parse_tools(record.get("tools"))
     except (KeyError, TypeError, json.JSONDecodeError) as e:
         raise RenderError(f"{where}: cannot read messages/tools ({e})") from None

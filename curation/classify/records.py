@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from finance.messages import messages_text
+from finance.text import detect_language
+
 FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".parquet", ".ndjson")
 
 
@@ -114,23 +117,12 @@ def record_text(rec: dict[str, Any], where: str = "record") -> str:
         return text
     msgs = rec.get("messages") if rec.get("messages") is not None else rec.get("prompt")
     if isinstance(msgs, list):
-        parts = []
-        for m in msgs:
-            if isinstance(m, dict):
-                if m.get("content"):
-                    parts.append(str(m["content"]))
-                for c in m.get("tool_calls") or []:
-                    if isinstance(c, dict) and c.get("arguments"):
-                        parts.append(str(c["arguments"]))
-        return "\n".join(parts)
+        return messages_text(msgs, sep="\n")
     raise InputError(f"{where}: record has no 'text' field and no 'messages'/'prompt' list")
 
 
-_LANGID = None
-
-
 def record_lang(rec: dict[str, Any], text: str | None = None) -> str:
-    """``lang`` of a catalog record, datatrove's ``metadata.language``, else py3langid on the text."""
+    """``lang`` of a catalog record, datatrove's ``metadata.language``, else the detected language of the text."""
     meta = rec.get("metadata")
     lang = rec.get("lang") or (meta.get("language") if isinstance(meta, dict) else None)
     if lang:
@@ -139,12 +131,8 @@ def record_lang(rec: dict[str, Any], text: str | None = None) -> str:
 
 
 def detect_lang(text: str) -> str:
-    global _LANGID
-    if _LANGID is None:
-        import py3langid
-
-        _LANGID = py3langid
-    return _LANGID.classify(text[:2000])[0] if text.strip() else "unknown"
+    """Language of ``text`` by ``finance.text.detect_language``; "unknown" for blank text."""
+    return detect_language(text)[0] if text.strip() else "unknown"
 
 
 def write_jsonl(path: str | Path, records) -> int:

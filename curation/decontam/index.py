@@ -17,8 +17,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from finance.text import han_share
+
 from .loaders import BenchItem
-from .tokens import cjk_share, match_tokens
+from .tokens import match_tokens
 
 
 @dataclass
@@ -106,7 +108,7 @@ class NgramIndex:
         """(n, distinct n-gram hashes) of a segment, or None when it is too short to be a reliable signal."""
         cfg = self.config
         toks = match_tokens(text)
-        zh = cjk_share(text) > 0.3
+        zh = han_share(text) > 0.3
         n, min_tokens = (cfg.n_zh, cfg.min_tokens_zh) if zh else (cfg.n_en, cfg.min_tokens_en)
         if len(toks) < min_tokens:
             return None

@@ -12,8 +12,9 @@ import random
 import re
 from dataclasses import dataclass
 
+from finance.text import han_share, is_han
+
 from .loaders import BenchItem
-from .tokens import cjk_share
 
 _NUM = re.compile(r"(?<![A-Za-z\d.,])(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?![A-Za-z\d])")
 _FULLWIDTH = str.maketrans("0123456789%", "０１２３４５６７８９％")
@@ -38,9 +39,9 @@ def reformat(text: str, rng: random.Random) -> str:
     text = _NUM.sub(lambda m: _reformat_number(m, rng), text)
     if "%" in text and rng.random() < 0.5:
         text = text.replace("%", rng.choice([" percent", " %"]))
-    if cjk_share(text) > 0.3:
+    if han_share(text) > 0.3:
         chars = list(text)
-        text = "".join(c + (" " if "\u4e00" <= c <= "\u9fff" and rng.random() < 0.15 else "") for c in chars)
+        text = "".join(c + (" " if is_han(c) and rng.random() < 0.15 else "") for c in chars)
         if rng.random() < 0.5:
             text = text.translate(_FULLWIDTH)
     words = text.split(" ")
@@ -83,7 +84,7 @@ def plant(items: list[BenchItem], docs: list[str], langs: list[str], seed: int =
         text = plantable_text(item, index)
         if text is None:
             continue
-        lang = "zh" if cjk_share(text) > 0.3 else "en"
+        lang = "zh" if han_share(text) > 0.3 else "en"
         di = rng.choice(by_lang.get(lang) or by_lang[next(iter(by_lang))])
         leak = reformat(text, rng)
         # positions refer to the original paragraphs, so a later leak never splits an earlier one

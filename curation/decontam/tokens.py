@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from finance.text import CJK
+
 _THOUSANDS = re.compile(r"(?<=\d)[,，](?=\d{3}(?!\d))")
-_TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]")
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_TOKEN = re.compile(rf"[a-z0-9]+(?:\.[0-9]+)?|[{CJK}]")
 
 
 def _canon_number(tok: str) -> str:
@@ -31,8 +32,3 @@ def match_tokens(text: str) -> list[str]:
     text = _THOUSANDS.sub("", text.lower()).replace("%", " percent ")
     return [_canon_number(t) if "." in t else t for t in _TOKEN.findall(text)]
 
-
-def cjk_share(text: str) -> float:
-    """Share of CJK characters among non-space characters (decides word vs character n-grams)."""
-    n = sum(1 for c in text if not c.isspace())
-    return len(_CJK.findall(text)) / n if n else 0.0

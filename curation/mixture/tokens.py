@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+from finance.text import CJK_RE as _CJK
+
 CHARS_PER_TOKEN = 4.0  # non-CJK text, typical of BPE tokenizers on English
 CJK_CHARS_PER_TOKEN = 1.5  # Chinese with a tokenizer that has CJK merges (Qwen/Llama-3 class)
 

@@ -23,10 +23,11 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from catalogs.sql import QueryError
+from finance.messages import tool_calls_of
 from synthesis.rewards import Result
 
 from .calculator import CalcError, evaluate, format_result
-from .reward import CallOutcome, result_of, terms, tool_calls_of
+from .reward import CallOutcome, result_of, terms
 from .search import BM25Index, passages_from_version
 from .sql import SqlRefused, build_database, run_query, schema_text
 

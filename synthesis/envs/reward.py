@@ -21,6 +21,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from finance.messages import tool_calls_of
 from synthesis.rewards import Result, score
 from synthesis.rewards.extract import extract_answer
 
@@ -34,20 +35,6 @@ class CallOutcome:
     name: str
     arguments: str
     ok: bool
-
-
-def tool_calls_of(trajectory: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every tool call the assistant made, in order (accepts record-schema and OpenAI message shapes)."""
-    out = []
-    for m in trajectory:
-        if m.get("role") != "assistant":
-            continue
-        for c in m.get("tool_calls") or []:
-            fn = c.get("function", c)
-            args = fn.get("arguments")
-            out.append({"id": c.get("id"), "name": str(fn.get("name") or ""),
-                        "arguments": args if isinstance(args, str) else json.dumps(args or {}, sort_keys=True)})
-    return out
 
 
 def final_answer_text(trajectory: list[dict[str, Any]]) -> str | None:

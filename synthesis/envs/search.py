@@ -15,11 +15,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from finance.text import HAN
+
 if TYPE_CHECKING:
     from catalogs import Store
 
 _WORD = re.compile(r"[a-z0-9]+(?:[.'][a-z0-9]+)*")
-_CJK = re.compile(r"[\u4e00-\u9fff]+")
+_CJK = re.compile(f"[{HAN}]+")
 _SENT = re.compile(r"(?<=[.!?。！？])\s+")
 STOP = frozenset("the a an of and or to in on for by with at from is was are were be as that this it its".split())
 

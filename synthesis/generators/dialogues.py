@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from synthesis.judge import check_dialogue, script_of
+from finance.text import script_of
+from synthesis.judge import check_dialogue
 
 from .context import RunContext
 from .leaves import check_leaf

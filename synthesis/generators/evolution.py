@@ -19,7 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field
 
-from synthesis.judge import script_of
+from finance.text import is_han, script_of
 
 from .context import RunContext, resolve_path
 from .leaves import check_leaf
@@ -57,7 +57,7 @@ def load_seeds(path: str | Path | None = None) -> dict[str, list[dict[str, str]]
 
 def _tokens(text: str) -> set[str]:
     t = text.lower()
-    return set(re.findall(r"[a-z0-9]+", t)) | {t[i:i + 2] for i in range(len(t) - 1) if "\u4e00" <= t[i] <= "\u9fff"}
+    return set(re.findall(r"[a-z0-9]+", t)) | {t[i:i + 2] for i in range(len(t) - 1) if is_han(t[i])}
 
 
 def similar(a: str, b: str) -> float:

@@ -1,36 +1,35 @@
-"""An LLM judge with rubrics and thresholds, on the teacher client (so every verdict is cached by request).
+"""The one LLM judge: rubrics scored 1–5, compliance rules, scores normalised to [0, 1], verdicts cached.
 
     judge = Judge(client, get_rubrics(["correctness", "compliance", "language_match"]))
     verdicts = judge.run(list_of_message_lists)        # Verdict(scores, passed, failed, rationale, ...)
 
-One request per conversation scores every rubric 1–5 (structured output). Two deterministic checks sit under
-the LLM: a promise of guaranteed returns caps ``compliance`` at 1, and an answer in another script than the
-question (Chinese vs. Latin) caps ``language_match`` at 1 — a judge cannot talk either of them up.
+One request per conversation scores every rubric 1–5 (structured output) on the teacher client, so every
+verdict is cached by request: re-running a filter, or a resumed RL run, asks nothing already judged. Two
+deterministic checks sit under the LLM: a promise of guaranteed returns caps ``compliance`` at 1, and an answer
+in another script than the question (Chinese vs. Latin) caps ``language_match`` at 1 — a judge cannot talk
+either of them up. ``Verdict.score`` is the mean of ``(s − 1) / 4`` over the rubrics: [0, 1].
+
+The same judge serves three callers: filtering (``synthesis/generators/judge_filter.py``: thresholds per
+rubric), the ``judge`` reward spec (``score_judge_spec``, a plain function the scorer registry calls) and
+general RL (``training/rl/rewards.JudgeReward``, a batch adapter over ``score_judge_specs``). A ``judge`` spec
+may carry ``rubric`` / ``rubrics`` (rubric names, or free text judged as one ``overall`` rubric), ``reference``
+(a reference answer shown to the judge) and ``prompt`` (the messages that were asked).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from finance.text import script_of
+
 from .compliance import guarantee_violations
-from .rubrics import Rubric
+from .rubrics import RUBRICS, Rubric, get_rubrics
 
 JUDGE_SYSTEM = ("You are a strict reviewer of training data for a financial assistant. Score the conversation "
                 "on each rubric from 1 (worst) to 5 (best). Reply with JSON only: "
                 '{"scores": {"<rubric>": <1-5>, ...}, "rationale": "<one or two sentences>"}.')
-_CJK = re.compile(r"[\u4e00-\u9fff]")
-_LATIN = re.compile(r"[A-Za-z]")
 MAX_TRANSCRIPT = 12_000
-
-
-def script_of(text: str) -> str | None:
-    """'zh' or 'en' by the share of Han characters among letters; None for text without letters."""
-    han, latin = len(_CJK.findall(text or "")), len(_LATIN.findall(text or ""))
-    if han + latin < 4:
-        return None
-    return "zh" if han / (han + latin / 4) > 0.5 else "en"
 
 
 def transcript(messages: list[dict[str, Any]], max_chars: int = MAX_TRANSCRIPT) -> str:
@@ -68,6 +67,11 @@ class Verdict:
     teacher: str | None = None
     error: str | None = None
 
+    @property
+    def score(self) -> float | None:
+        """Mean of ``(s − 1) / 4`` over the rubrics: the verdict on [0, 1]; None without scores."""
+        return sum((s - 1) / 4 for s in self.scores.values()) / len(self.scores) if self.scores else None
+
     def quality(self) -> dict[str, float]:
         """The scores as the ``quality`` map of an sft record (``judge_<rubric>``)."""
         return {f"judge_{k}": float(v) for k, v in self.scores.items()}
@@ -78,22 +82,27 @@ class Judge:
         self.client, self.rubrics = client, rubrics
         self.params = {"temperature": 0.0, **(params or {})}
 
-    def request(self, messages: list[dict[str, Any]], rid: str | None = None):
+    def request(self, messages: list[dict[str, Any]], rid: str | None = None, rubrics: list[Rubric] | None = None,
+                reference: str | None = None):
         from synthesis.teachers import Request
 
-        rub = "\n".join(f"- {r.name}: {r.question}" for r in self.rubrics)
+        rubrics = rubrics or self.rubrics
+        rub = "\n".join(f"- {r.name}: {r.question}" for r in rubrics)
         user = f"Rubrics:\n{rub}\n\nConversation to review:\n<<<\n{transcript(messages)}\n>>>"
+        if reference:
+            user += f"\n\nReference answer (for correctness):\n<<<\n{reference}\n>>>"
         return Request([{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}], id=rid,
-                       params=self.params, schema=verdict_schema(self.rubrics))
+                       params=self.params, schema=verdict_schema(rubrics))
 
-    def verdict(self, messages: list[dict[str, Any]], reply: Any) -> Verdict:
+    def verdict(self, messages: list[dict[str, Any]], reply: Any, rubrics: list[Rubric] | None = None) -> Verdict:
+        rubrics = rubrics or self.rubrics
         v = Verdict(request_hash=getattr(reply, "request_hash", None), teacher=getattr(reply, "teacher", None))
         if reply is None or not reply.ok or reply.parsed is None:
             v.error = (reply.error if reply is not None and reply.error else
                        f"judge reply unusable (finish_reason {getattr(reply, 'finish_reason', None)})")
             return v
         raw = reply.parsed.get("scores") or {}
-        for r in self.rubrics:
+        for r in rubrics:
             s = raw.get(r.name)
             if isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= 5:
                 v.error = f"judge gave no valid 1-5 score for {r.name!r}"
@@ -101,7 +110,7 @@ class Judge:
             v.scores[r.name] = s
         v.rationale = str(reply.parsed.get("rationale") or "")[:1000]
         self._rules(messages, v)
-        v.failed = [r.name for r in self.rubrics if v.scores[r.name] < r.threshold]
+        v.failed = [r.name for r in rubrics if v.scores[r.name] < r.threshold]
         v.passed = not v.failed
         return v
 
@@ -122,26 +131,71 @@ class Judge:
                 v.scores["language_match"] = 1
                 v.rule_flags.append(f"answer in {got}, question in {want}")
 
-    def run(self, conversations: list[list[dict[str, Any]]], progress: bool = False) -> list[Verdict]:
-        replies = self.client.run([self.request(m, str(i)) for i, m in enumerate(conversations)],
-                                  progress=progress, title="judge")
-        return [self.verdict(m, r) for m, r in zip(conversations, replies, strict=True)]
+    def run(self, conversations: list[list[dict[str, Any]]], progress: bool = False,
+            rubrics: list[list[Rubric] | None] | None = None,
+            references: list[str | None] | None = None) -> list[Verdict]:
+        """One verdict per conversation; ``rubrics`` / ``references`` (one per conversation) override the
+        judge's own rubrics and add a reference answer."""
+        n = len(conversations)
+        rubs = rubrics or [None] * n
+        refs = references or [None] * n
+        reqs = [self.request(m, str(i), rubs[i], refs[i]) for i, m in enumerate(conversations)]
+        replies = self.client.run(reqs, progress=progress, title="judge")
+        return [self.verdict(m, r, rb) for m, r, rb in zip(conversations, replies, rubs, strict=True)]
 
 
-def judge_scorer(judge: Judge, rubric: str = "correctness"):
-    """A ``judge`` reward scorer for ``synthesis.rewards.register_scorer``: score (s − 1) / 4 of one rubric.
+def spec_rubrics(spec: dict[str, Any]) -> list[Rubric] | None:
+    """The rubrics a ``judge`` spec asks for: names from ``RUBRICS`` (a list, or a string naming one rubric or
+    several separated by commas), else free text judged as one ``overall`` rubric; None: the judge's own."""
+    want = spec.get("rubrics", spec.get("rubric"))
+    if not want:
+        return None
+    names = [str(n).strip() for n in want] if isinstance(want, list) else \
+        [n.strip() for n in str(want).split(",") if n.strip()]
+    if all(n in RUBRICS for n in names):
+        return get_rubrics(names, spec.get("thresholds"))
+    return [Rubric("overall", f"How well does the answer meet these criteria: {want}? 1 = not at all, "
+                              "5 = fully.", int((spec.get("thresholds") or {}).get("overall", 4)))]
 
-    ``spec`` may carry ``question`` (the prompt messages) so the judge sees what was asked."""
+
+def _conversation(spec: dict[str, Any], completion: Any) -> list[dict[str, Any]]:
+    prompt = spec.get("prompt") or []
+    if isinstance(prompt, str):
+        prompt = [{"role": "user", "content": prompt}]
+    reply = completion if isinstance(completion, list) else [{"role": "assistant", "content": str(completion)}]
+    return list(prompt) + reply
+
+
+def score_judge_specs(judge: Judge | None, specs: list[dict[str, Any]],
+                      completions: list[Any]) -> list[tuple[float | None, str]]:
+    """``(score in [0, 1] or None, reason)`` for each ``(judge spec, completion)``, in one batch of judge
+    requests. None (skipped, never 0) when no judge is configured or its reply is unusable."""
+    if judge is None:
+        return [(None, "judge needs an endpoint: none configured")] * len(specs)
+    convs = [_conversation(s, c) for s, c in zip(specs, completions, strict=True)]
+    verdicts = judge.run(convs, rubrics=[spec_rubrics(s) for s in specs],
+                         references=[s.get("reference") for s in specs])
+    out: list[tuple[float | None, str]] = []
+    for v in verdicts:
+        if v.error:
+            out.append((None, f"judge failed: {v.error}"))
+        else:
+            detail = ", ".join(f"{k} {s}/5" for k, s in v.scores.items())
+            out.append((v.score, f"judge {detail}" + (f" ({'; '.join(v.rule_flags)})" if v.rule_flags else "")))
+    return out
+
+
+def score_judge_spec(spec: dict[str, Any], completion: Any, judge: Judge | None = None) -> tuple[float | None, str]:
+    """The ``judge`` reward spec for one completion: ``(score in [0, 1] or None, reason)``."""
+    return score_judge_specs(judge, [spec], [completion])[0]
+
+
+def judge_scorer(judge: Judge | None):
+    """``score_judge_spec`` as a reward-registry scorer ``(spec, completion) -> Result``."""
     from synthesis.rewards import Result
 
     def scorer(spec: dict[str, Any], completion: Any) -> Result:
-        prompt = spec.get("prompt") or []
-        msgs = list(prompt) + (completion if isinstance(completion, list) else
-                               [{"role": "assistant", "content": str(completion)}])
-        v = judge.run([msgs])[0]
-        if v.error:
-            return Result(None, reason=f"judge failed: {v.error}")
-        s = v.scores[spec.get("rubric", rubric)]
-        return Result((s - 1) / 4, s, None, f"judge {rubric} {s}/5")
+        value, reason = score_judge_spec(spec, completion, judge)
+        return Result(value, reason=reason)
 
     return scorer

@@ -23,6 +23,8 @@ from typing import Any
 
 import openai
 
+from finance.messages import wire_message
+
 from .accounting import Accounting, LiveProgress
 from .cache import BUDGET_PARAMS, RequestCache, hash_request, request_identity
 from .config import Endpoint
@@ -79,7 +81,7 @@ class TeacherClient:
         """``(request_hash, identity, create_kwargs)`` for a request (no network)."""
         params = {**self.endpoint.params, **req.params}
         schema = req.schema_json()
-        wire = [_to_openai(m) for m in req.messages]  # hash what is sent: None fields do not change the key
+        wire = [wire_message(m) for m in req.messages]  # hash what is sent: None fields do not change the key
         identity = request_identity(self.endpoint.model, wire, params, schema, req.tools, req.sample)
         kwargs: dict[str, Any] = {"model": self.endpoint.model, "messages": wire}
         extra_body = {}
@@ -260,16 +262,6 @@ class TeacherClient:
             return [out[i] for i in range(len(reqs))]
 
         return asyncio.run(go())
-
-
-def _to_openai(m: dict[str, Any]) -> dict[str, Any]:
-    """A record-schema message → the OpenAI wire shape (tool calls nested under ``function``)."""
-    out = {k: v for k, v in m.items() if v is not None and k != "tool_calls"}
-    if m.get("tool_calls"):
-        out["tool_calls"] = [{"id": c.get("id"), "type": "function",
-                              "function": {"name": c["name"], "arguments": c.get("arguments") or "{}"}}
-                             if "function" not in c else c for c in m["tool_calls"]]
-    return out
 
 
 def _tokens(resp: Any) -> tuple[int, int]:

@@ -14,15 +14,9 @@ import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from .rollout import (
-    GenConfig,
-    Sample,
-    clean_messages,
-    generate_batch,
-    parse_tools,
-    render_prompt,
-    stop_token_ids,
-)
+from finance.messages import parse_tools, template_messages
+
+from .rollout import GenConfig, Sample, generate_batch, render_prompt, stop_token_ids
 
 _CALL = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
 MAX_CALLS_PER_TURN = 8  # more than this in one turn is cut (counted invalid), so a runaway turn stays cheap
@@ -83,7 +77,7 @@ def reward_value(r: Any) -> tuple[float | None, str]:
 
 
 def _render(tok, messages: list[dict[str, Any]], tools: Any, gen_prompt: bool) -> str:
-    return tok.apply_chat_template(clean_messages(messages), tools=parse_tools(tools),
+    return tok.apply_chat_template(template_messages(messages), tools=parse_tools(tools),
                                    add_generation_prompt=gen_prompt, tokenize=False)
 
 
@@ -117,7 +111,7 @@ def agentic_rollouts(model, tok, records: list[dict[str, Any]], group_size: int,
         prompt_ids = render_prompt(tok, rec["prompt"], tools)
         too_long = len(prompt_ids) >= cfg.max_total_tokens  # no room to act: skipped (reward None), counted
         for env in envs:
-            eps.append({"rec": rec, "env": env, "history": clean_messages(rec["prompt"]),
+            eps.append({"rec": rec, "env": env, "history": template_messages(rec["prompt"]),
                         "sample": Sample(k, list(prompt_ids), [0] * len(prompt_ids), len(prompt_ids), "", [],
                                          turns=0, skipped="prompt_too_long" if too_long else ""),
                         "done": too_long, "texts": []})

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .rewards import JudgeReward, RewardModel, teacher_complete
+from .rewards import JudgeReward, RewardModel, judge_from_endpoint
 
 
 def env_factory(cfg: dict[str, Any], store: Any = None) -> Callable[[dict[str, Any]], Any]:
@@ -30,11 +30,7 @@ def judge_from_cfg(cfg: dict[str, Any], out_dir: str | Path) -> JudgeReward | No
     if not ep:
         return None
     cache = cfg.get("judge_cache") or str(Path(out_dir) / "judge_cache.sqlite")
-    if cfg.get("teachers_yaml"):
-        from synthesis.teachers import get_endpoint
-
-        ep = get_endpoint(ep, cfg["teachers_yaml"])
-    return JudgeReward(teacher_complete(ep, cache, int(cfg.get("judge_max_tokens", 128))))
+    return judge_from_endpoint(ep, cache, int(cfg.get("judge_max_tokens", 256)), cfg.get("teachers_yaml"))
 
 
 def reward_model_from_cfg(cfg: dict[str, Any]) -> RewardModel | None:

@@ -1,4 +1,5 @@
-"""Rewards for the RL stages: the verifier library, an LLM judge through a teacher endpoint, or an HF reward model.
+"""Rewards for the RL stages: the verifier library, the one LLM judge (``synthesis.judge``, through a teacher
+endpoint), or an HF reward model.
 
 Every path returns ``float | None``; ``None`` (no gold, no judge configured, unparsable verdict) is skipped by
 the advantage computation, never counted as 0.
@@ -7,19 +8,13 @@ the advantage computation, never counted as 0.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .rollout import Sample, clean_messages
+from finance.messages import template_messages
 
-JUDGE_SYSTEM = ("You are a strict grader of answers to financial and general questions. Read the rubric, the "
-                "question, the optional reference and the answer, then reply with JSON only: "
-                '{"score": <integer 0-10>, "reason": "<one sentence>"}.')
-_SCORE = re.compile(r'"?score"?\s*[:=]\s*(-?\d+(?:\.\d+)?)', re.IGNORECASE)
-
-Complete = Callable[[list[list[dict[str, str]]]], list[str | None]]  # batch of chats -> replies (None = failed)
+from .rollout import Sample
 
 
 def spec_of(record: dict[str, Any]) -> dict[str, Any]:
@@ -36,72 +31,38 @@ def verifier_rewards(records: Sequence[dict[str, Any]], samples: Sequence[Sample
         s.reward, s.reward_reason = res.score, res.reason
 
 
-def judge_messages(record: dict[str, Any], completion: str) -> list[dict[str, str]]:
-    spec = spec_of(record)
-    question = "\n".join(f"[{m.get('role')}] {m.get('content') or ''}" for m in clean_messages(record["prompt"])
-                         if m.get("role") != "system")
-    parts = [f"Rubric: {spec.get('rubric') or 'correctness, helpfulness, compliance, language match'}",
-             f"Question:\n{question}"]
-    if spec.get("reference"):
-        parts.append(f"Reference answer:\n{spec['reference']}")
-    parts.append(f"Answer to grade:\n{completion}")
-    return [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": "\n\n".join(parts)}]
-
-
-def parse_verdict(reply: str | None, lo: float = 0.0, hi: float = 10.0) -> float | None:
-    """The judge's 0–10 score mapped to [0, 1]; None when the reply holds no score in range."""
-    if not reply:
-        return None
-    val = None
-    try:
-        obj = json.loads(reply.strip().removeprefix("```json").removesuffix("```"))
-        if isinstance(obj, dict) and isinstance(obj.get("score"), (int, float)):
-            val = float(obj["score"])
-    except (json.JSONDecodeError, ValueError):
-        m = _SCORE.search(reply)
-        val = float(m.group(1)) if m else None
-    if val is None or not lo <= val <= hi:
-        return None
-    return (val - lo) / (hi - lo)
-
-
 class JudgeReward:
-    """Scores samples with an LLM judge; ``complete`` sends a batch of chats to a teacher endpoint (cached by
-    the teacher client's request cache, so a resumed run re-asks nothing already judged)."""
+    """General-RL judge rewards: an adapter from (records, samples) to ``synthesis.judge.score_judge_specs``, the
+    one judge (rubrics 1–5 normalised to [0, 1], compliance rules, verdicts cached by the teacher client's request
+    cache, so a resumed run re-asks nothing already judged). Without a judge every reward is None (skipped)."""
 
-    def __init__(self, complete: Complete | None) -> None:
-        self.complete = complete
+    def __init__(self, judge: Any | None) -> None:
+        self.judge = judge
         self.calls = 0
 
     def __call__(self, records: Sequence[dict[str, Any]], samples: Sequence[Sample]) -> None:
-        if self.complete is None:
-            for s in samples:
-                s.reward, s.reward_reason = None, "judge needs an endpoint: none configured"
-            return
-        chats = [judge_messages(records[s.prompt_index], s.text) for s in samples]
-        replies = self.complete(chats)
-        self.calls += len(chats)
-        for s, r in zip(samples, replies, strict=True):
-            s.reward = parse_verdict(r)
-            s.reward_reason = "judge" if s.reward is not None else f"unparsable verdict: {str(r)[:80]!r}"
+        from synthesis.judge import score_judge_specs
+
+        specs = [{**spec_of(records[s.prompt_index]), "prompt": list(records[s.prompt_index]["prompt"])}
+                 for s in samples]
+        results = score_judge_specs(self.judge, specs, [s.text for s in samples])
+        self.calls += len(samples) if self.judge is not None else 0
+        for s, (value, reason) in zip(samples, results, strict=True):
+            s.reward, s.reward_reason = value, reason
 
 
-def teacher_complete(endpoint: Any, cache_path: str | Path, max_tokens: int = 128) -> Complete:
-    """Judge calls through the synthesis teacher client (sliding window, retries, request-keyed SQLite cache):
-    ``endpoint`` is an ``Endpoint`` or a name in ``recipes/teachers.yaml``. Judging is greedy (temperature 0),
-    so a resumed run, or the same completion seen again, is answered from the cache."""
-    from synthesis.teachers import Request, TeacherClient, get_endpoint
+def judge_from_endpoint(endpoint: Any, cache_path: str | Path, max_tokens: int = 256,
+                        teachers_yaml: str | None = None) -> JudgeReward:
+    """A ``JudgeReward`` whose judge asks ``endpoint`` (an ``Endpoint`` or a name in ``recipes/teachers.yaml``)
+    through the teacher client (sliding window, retries, request-keyed SQLite cache). Judging is greedy
+    (temperature 0), so a resumed run, or the same completion seen again, is answered from the cache."""
+    from synthesis.judge import Judge, get_rubrics
+    from synthesis.teachers import TeacherClient, get_endpoint
 
-    ep = get_endpoint(endpoint) if isinstance(endpoint, str) else endpoint
+    ep = get_endpoint(endpoint, teachers_yaml) if isinstance(endpoint, str) and teachers_yaml else \
+        get_endpoint(endpoint) if isinstance(endpoint, str) else endpoint
     client = TeacherClient(ep, cache=cache_path)
-
-    def complete(chats: list[list[dict[str, str]]]) -> list[str | None]:
-        reqs = [Request(m, id=str(i), params={"temperature": 0.0, "max_tokens": max_tokens})
-                for i, m in enumerate(chats)]
-        return [None if r.error else r.content for r in client.run(reqs)]
-
-    complete.client = client  # type: ignore[attr-defined]  # accounting and cache stats for the caller
-    return complete
+    return JudgeReward(Judge(client, get_rubrics(None), {"max_tokens": max_tokens}))
 
 
 class RewardModel:
@@ -119,7 +80,7 @@ class RewardModel:
         self.batch_size, self.squash = batch_size, squash
 
     def text(self, record: dict[str, Any], completion: str) -> str:
-        msgs = clean_messages(record["prompt"]) + [{"role": "assistant", "content": completion}]
+        msgs = template_messages(record["prompt"]) + [{"role": "assistant", "content": completion}]
         if self.tok.chat_template:
             return self.tok.apply_chat_template(msgs, tokenize=False)
         return "\n".join(m.get("content") or "" for m in msgs)

@@ -7,11 +7,12 @@ environment wrote (tool outputs and the template glue around them).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+
+from finance.messages import parse_tools, template_messages
 
 from .grpo import token_logprobs
 
@@ -46,30 +47,9 @@ class Sample:
         return int(sum(self.mask))
 
 
-def clean_messages(messages: Any) -> list[dict[str, Any]]:
-    """Catalog messages carry every field (None where unused); templates want only the ones that are set.
-    Tool-call arguments are JSON strings in records; templates render them verbatim."""
-    out = []
-    for m in messages or []:
-        d = {k: v for k, v in dict(m).items() if v is not None}
-        if d.get("tool_calls"):
-            d["tool_calls"] = [{"id": c.get("id"), "type": "function",
-                                "function": {"name": c["name"], "arguments": c.get("arguments") or "{}"}}
-                               if "function" not in c else c for c in d["tool_calls"]]
-        out.append(d)
-    return out
-
-
-def parse_tools(tools: Any) -> list[dict[str, Any]] | None:
-    if tools is None or tools == "":
-        return None
-    val = json.loads(tools) if isinstance(tools, str) else tools
-    return val or None
-
-
 def render_prompt(tok, messages: Any, tools: Any = None) -> list[int]:
     """Token ids of the chat-templated prompt ending with the assistant generation prompt."""
-    text = tok.apply_chat_template(clean_messages(messages), tools=parse_tools(tools), add_generation_prompt=True,
+    text = tok.apply_chat_template(template_messages(messages), tools=parse_tools(tools), add_generation_prompt=True,
                                    tokenize=False)
     return tok(text, add_special_tokens=False)["input_ids"]
 
