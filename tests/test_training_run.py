@@ -64,7 +64,7 @@ def test_sigkill_and_resume_match_uninterrupted_run(env, tmp_path):
     assert len(kill_run) == 1  # the killed stage is left as running: nothing pretends it finished
     resumed = _run_cpt(env, tmp_path / "kill")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resumed from" in resumed.stdout and "at step 2" in resumed.stdout
+    assert "resumed at step 2 (8 sequences consumed)" in resumed.stdout
     a = _last_per_step(tmp_path / "ref" / "cpt" / "metrics.jsonl")
     b = _last_per_step(tmp_path / "kill" / "cpt" / "metrics.jsonl")
     assert sorted(a) == sorted(b) == list(range(1, 7))

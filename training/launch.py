@@ -1,6 +1,9 @@
-"""Stages chained from a snapshot: plan → train (in process, or under the DeepSpeed launcher) → export →
-the next stage's input. Every stage is a run record in the catalog (snapshot, stage, input/output model,
-config with its plan hash, metrics, checkpoints, status)."""
+"""Orchestration: stages chained from a snapshot: plan → train (in process, or under the DeepSpeed launcher) →
+export → the next stage's input. Every stage is a run record in the catalog (snapshot, stage, input/output model,
+config with its plan hash, metrics, checkpoints, status).
+
+What a rank does is not here: every stage trains through ``training.runner.StageRunner``. This module imports
+``training.stages`` and nothing imports it back."""
 
 from __future__ import annotations
 
@@ -15,10 +18,12 @@ from catalogs import Store, content_hash
 
 from .engine import restored_dist_env
 from .evaluation.record import after_stage
-from .plan import verify_sources
-from .stages import StageContext, check_config, get_stage, stage_config
+from .plan import PlanError, verify_sources
+from .runner import RESULT, StageContext, read_history
+from .stages import check_config, get_stage, stage_config
 
-RESULT = "result.json"
+__all__ = ["RESULT", "check_resume", "launch_deepspeed", "model_lineage", "read_history", "run_stages",
+           "verify_snapshot"]
 
 
 def prepare_tiny(store: Store, snapshot: dict[str, Any], output: Path, cfg: dict[str, Any]) -> tuple[str, str]:
@@ -161,9 +166,6 @@ def check_resume(store: Store, ckpt_dir: Path, run_id: str, input_model: str, ru
 
 def verify_snapshot(store: Store, snap: dict[str, Any], stages: list[str]) -> None:
     """Re-hash the shards of every version the requested stages pin; refuse to start on any mismatch."""
-    from .plan import PlanError
-    from .stages import get_stage
-
     problems = []
     for name in stages:
         get_stage(name)  # an unknown stage fails here, before any work
@@ -227,16 +229,6 @@ def _port() -> int:
     return free_port()
 
 
-def read_history(path: Path) -> list[dict[str, Any]]:
-    """Per-step metrics of a stage; a step redone after a resume replaces the killed attempt."""
-    by_step: dict[int, dict[str, Any]] = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            rec = json.loads(line)
-            by_step[rec["step"]] = rec
-    return [by_step[k] for k in sorted(by_step)]
-
-
 def model_lineage(store: Store, model_path: str) -> list[dict[str, Any]]:
     """Every run that led to ``model_path`` (latest first) with the versions each trained on: follows
     input_model → the run whose output it was, so a SFT model also lists the CPT data under it."""
@@ -252,70 +244,3 @@ def model_lineage(store: Store, model_path: str) -> list[dict[str, Any]]:
                       "data": [f"{d['dataset']}@{d['version']}" for d in store.runs.data_of_model(path)]})
         path = run["input_model"]
     return chain
-
-
-def execute_lm_stage(job: dict[str, Any]) -> dict[str, Any]:
-    """One rank's work for a CPT/SFT stage: verify, plan, train, validate, export."""
-    from .engine import setup_env
-
-    env = setup_env()
-    import torch
-    from transformers import AutoTokenizer
-
-    from .data import open_source
-    from .engine import build_engine, export_hf, init_distributed, load_model
-    from .packing import mask_mode_for
-    from .plan import PackedLoader, PlanSpec, build
-    from .trainer import evaluate, run_loop
-
-    torch.manual_seed(int(job["cfg"].get("seed", 0)))
-    if "threads" in job["cfg"]:
-        torch.set_num_threads(int(job["cfg"]["threads"]))
-    init_distributed()
-    rank, world = env["rank"], env["world"]
-    store = Store.open(job["store"], create=False)
-    spec = PlanSpec(**{k: v for k, v in job["spec"].items() if k != "format"})
-    cfg = job["cfg"]
-    if not job.get("verified"):  # started without run_stages (e.g. a hand-written job file)
-        verify_sources(store, spec)
-    tok = AutoTokenizer.from_pretrained(job["tokenizer"])
-    sources = [open_source(store, store.resolve(f"{s['dataset']}@{s['version']}"), tok, spec.seq_len) for s in spec.sources]
-    packed = build(spec, [s.lengths for s in sources])
-    model = load_model(job["input_model"])
-    mode = mask_mode_for(model)
-    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    mb, acc = int(cfg["micro_batch"]), int(cfg["grad_accum"])
-    loader = PackedLoader(sources, packed.train, spec.seq_len, pad_id, mb, acc, world, rank, mode)
-    val = PackedLoader(sources, packed.val, spec.seq_len, pad_id, mb, 1, world, rank, mode) if packed.val else None
-    total = min(int(cfg["max_steps"]), loader.steps) if cfg.get("max_steps") else loader.steps
-    if total < 1:
-        raise ValueError(f"stage {spec.stage}: the plan has {len(packed.train)} sequences, fewer than one global "
-                         f"batch ({loader.global_batch}); lower micro_batch/grad_accum or add data")
-    engine, _ = build_engine(model, cfg, total, job.get("deepspeed_config"))
-    out = Path(job["output"])
-    ckpt = out / "checkpoints"
-    client = {"snapshot": job["snapshot"], "stage": spec.stage, "plan_hash": spec.hash, "run_id": job["run_id"]}
-
-    def on_ckpt(path: str, rec: dict) -> None:
-        store.runs.update(job["run_id"], checkpoint=path, metrics={"step": rec["step"], "loss": rec["loss"]})
-
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        print(f"[{spec.stage}] plan {spec.hash}: {len(packed.train)} train / {len(packed.val)} val sequences of "
-              f"{spec.seq_len}, padding {packed.stats.padding_ratio:.2%}, cropped {packed.stats.cropped_ratio:.2%}; "
-              f"{total} steps × {loader.global_batch} sequences", flush=True)
-    res = run_loop(engine, loader, val, cfg, total, ckpt, client, rank, out / "metrics.jsonl", on_ckpt)
-    val_loss = evaluate(engine, val) if val else None
-    final = export_hf(engine, tok, out / "model", rank)
-    hist = read_history(out / "metrics.jsonl") if rank == 0 else res["history"]  # includes steps before a resume
-    metrics = {"steps": res["steps"], "consumed_sequences": res["consumed"], "plan_hash": spec.hash,
-               "final_loss": hist[-1]["loss"] if hist else None, "first_loss": hist[0]["loss"] if hist else None,
-               "val_loss": val_loss, "padding_ratio": packed.stats.padding_ratio,
-               "cropped_ratio": packed.stats.cropped_ratio, "train_sequences": len(packed.train),
-               "val_sequences": len(packed.val), "picks": packed.picks, "world_size": world,
-               "tokens_per_s": sum(h["tokens_per_s"] for h in hist) / len(hist) if hist else None,
-               "dropped": {k: int(v) for s in sources for k, v in s.drops.items()}}
-    result = {"output_model": str(final), "metrics": metrics}
-    if rank == 0:
-        (out / RESULT).write_text(json.dumps(result, indent=1))
-    return result

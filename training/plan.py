@@ -10,6 +10,9 @@ Order of construction (all seeded, independent of the number of ranks):
 2. source s gets ``round(epochs × Σ train docs × w_s / Σ w)`` documents, by repeated seeded permutations
    of its training documents (up-/down-sampling as the weights ask);
 3. all picks are shuffled together, then packed window by window with best-fit decreasing.
+
+Steps 1–2 (``split_and_pick``) are shared with the RL prompt plan (``training/rl/prompts.py``): one rule
+decides what every stage holds out.
 """
 
 from __future__ import annotations
@@ -90,17 +93,23 @@ class Packed:
     picks: dict[str, int]
 
 
-def build(spec: PlanSpec, lengths: list[np.ndarray]) -> Packed:
-    """Deterministically pick, shuffle and pack documents (see the module docstring)."""
-    if len(lengths) != len(spec.sources):
-        raise PlanError("one length array per source is required")
+def split_and_pick(spec: PlanSpec, counts: list[int]) -> tuple[np.ndarray, list[np.ndarray], dict[str, int]]:
+    """Steps 1–2 of the module docstring and the shuffle, for any item (document, prompt): the ONE rule that
+    decides what is held out and what is trained on, shared by the LM sample plan and the RL prompt plan.
+
+    ``counts[s]``: items in source s. Returns the picks ``[N, 2]`` (source, item) in training order, the held-out
+    items of each source (sorted), and the quota of each source by ``dataset@version``. Held out: the first
+    ``round(val_fraction × n)`` items of a seeded permutation, at least one when ``val_fraction > 0`` and at
+    most ``n - 1`` (a source of one item is all training)."""
+    if len(counts) != len(spec.sources):
+        raise PlanError("one item count per source is required")
     train_docs, val_docs = [], []
-    for si, n in enumerate(lengths):
-        perm = np.random.default_rng([spec.seed, si]).permutation(len(n))
-        n_val = int(round(spec.val_fraction * len(n))) if spec.val_fraction > 0 else 0
-        if spec.val_fraction > 0 and len(n) > 1:
+    for si, n in enumerate(counts):
+        perm = np.random.default_rng([spec.seed, si]).permutation(n)
+        n_val = int(round(spec.val_fraction * n)) if spec.val_fraction > 0 else 0
+        if spec.val_fraction > 0 and n > 1:
             n_val = max(1, n_val)
-        n_val = min(n_val, len(n) - 1) if len(n) > 1 else 0
+        n_val = min(n_val, n - 1) if n > 1 else 0
         val_docs.append(np.sort(perm[:n_val]))
         train_docs.append(perm[n_val:])
     total = spec.epochs * sum(len(t) for t in train_docs)
@@ -119,6 +128,14 @@ def build(spec: PlanSpec, lengths: list[np.ndarray]) -> Packed:
         names[f"{src['dataset']}@{src['version']}"] = int(quota)
     allp = np.concatenate(picks) if picks else np.zeros((0, 2), np.int64)
     allp = allp[np.random.default_rng([spec.seed, 1 << 20]).permutation(len(allp))]
+    return allp, val_docs, names
+
+
+def build(spec: PlanSpec, lengths: list[np.ndarray]) -> Packed:
+    """Deterministically pick, shuffle and pack documents (see the module docstring)."""
+    if len(lengths) != len(spec.sources):
+        raise PlanError("one length array per source is required")
+    allp, val_docs, names = split_and_pick(spec, [len(n) for n in lengths])
     stats = PackStats()
     train = _pack(allp, lengths, spec, stats, salt=2)
     vals = [np.column_stack([np.full(len(v), si), v]).astype(np.int64) for si, v in enumerate(val_docs)]

@@ -1,31 +1,25 @@
 """Stage registry: a stage name → the class that plans and trains it.
 
-A stage class has two halves. ``plan(ctx)`` runs in the launching process: it resolves the snapshot's
-versions (creating derived ones, e.g. tokens from docs), builds the sample-plan spec and returns it.
-``execute(job)`` runs in every training process (one, or each rank under the DeepSpeed launcher) and
-returns the result dict (metrics, exported model path). RL stages register the same way::
-
-    @register_stage("reasoning_rl")
-    class ReasoningRL(Stage):
-        kinds = ("rl",)
-        def plan(self, ctx): ...
-        def execute(self, job): ...   # reuse training.engine (build_engine, save/load_checkpoint, export_hf)
+The table is explicit (``STAGES`` below): the LM stages are defined here, the RL stages in ``training.rl.stages``;
+both halves of a stage (``plan`` in the launching process, ``steps`` in every rank) are described in
+``training.runner``, which runs every stage through one ``StageRunner``. ``register_stage`` adds a further
+stage (a plugin, a test).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from catalogs import Manifest, Store
+from catalogs import Manifest
 
 from .plan import PlanError, PlanSpec, make_spec
+from .rl.stages import AgenticRL, GeneralRL, ReasoningRL  # built on training.runner, not on this module
+from .runner import Stage, StageContext, StageSteps
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes" / "stages"
-STAGES: dict[str, type[Stage]] = {}
 
 
 def register_stage(name: str):
@@ -36,25 +30,12 @@ def register_stage(name: str):
     return deco
 
 
-# Modules that register further stages when imported (RL stages live in their own package).
-PLUGINS = ["training.rl.stages"]
-
-
 def discover() -> dict[str, type[Stage]]:
-    import importlib
-
-    for mod in PLUGINS:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name is None or not mod.startswith(e.name):  # a plugin missing a dependency is a real error
-                raise
+    """The registered stages (kept for callers that list them)."""
     return STAGES
 
 
 def get_stage(name: str) -> Stage:
-    if name not in STAGES:
-        discover()
     if name not in STAGES:
         raise KeyError(f"unknown stage {name!r}; registered: {', '.join(sorted(STAGES))}")
     return STAGES[name]()
@@ -74,7 +55,6 @@ def stage_config(stage: str, model: str, overrides: dict[str, Any] | None = None
     if model == "tiny":
         t = load(RECIPES / "tiny.yaml")
         layers += [t.get("common", {}), t.get(stage, {})]
-    discover()
     for ov in (snapshot_options or {}, overrides or {}):
         layers += [{k: v for k, v in ov.items() if k not in STAGES}, ov.get(stage) or {}]
     cfg = dict(base)
@@ -113,42 +93,6 @@ def check_config(stage: str, cfg: dict[str, Any]) -> None:
             raise bad(k, "a positive number")
 
 
-@dataclass
-class StageContext:
-    store: Store
-    snapshot: dict[str, Any]
-    stage: str
-    cfg: dict[str, Any]
-    input_model: str
-    tokenizer: str  # folder with the tokenizer only (its sha256 identifies it)
-    output: Path
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def entries(self) -> list[tuple[Manifest, float]]:
-        es = self.snapshot["stages"].get(self.stage)
-        if not es:
-            raise PlanError(f"snapshot '{self.snapshot['name']}' has no '{self.stage}' stage "
-                            f"(it has: {', '.join(self.snapshot['stages'])})")
-        out = []
-        for e in es:
-            m = self.store.resolve(f"{e['dataset']}@{e['version']}")
-            if m.hash != e["hash"]:
-                raise PlanError(f"{m.ref}: hash {m.hash} differs from the snapshot's pin {e['hash']}")
-            out.append((m, float(e["weight"])))
-        return out
-
-
-class Stage:
-    name = "base"
-    kinds: tuple[str, ...] = ()
-
-    def plan(self, ctx: StageContext) -> PlanSpec:
-        raise NotImplementedError
-
-    def execute(self, job: dict[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError
-
-
 class LMStage(Stage):
     """Next-token training on packed sequences (CPT and SFT differ only in data and loss mask)."""
 
@@ -166,14 +110,14 @@ class LMStage(Stage):
         return make_spec(ctx.store, self.name, self.inputs(ctx), c["seq_len"], c.get("seed", 0), c.get("epochs", 1.0),
                          c.get("packing"), c.get("val_fraction", 0.02), tree_sha256(ctx.tokenizer))
 
-    def execute(self, job: dict[str, Any]) -> dict[str, Any]:
-        from .launch import execute_lm_stage
+    def steps(self, job: dict[str, Any]) -> StageSteps:
+        from .trainer import LMSteps
 
-        return execute_lm_stage(job)
+        return LMSteps()
 
 
-@register_stage("cpt")
 class CPTStage(LMStage):
+    name = "cpt"
     kinds = ("tokens", "doc")
 
     def inputs(self, ctx: StageContext) -> list[tuple[Manifest, float]]:
@@ -189,6 +133,9 @@ class CPTStage(LMStage):
         return out
 
 
-@register_stage("sft")
 class SFTStage(LMStage):
+    name = "sft"
     kinds = ("sft",)
+
+
+STAGES: dict[str, type[Stage]] = {c.name: c for c in (CPTStage, SFTStage, ReasoningRL, AgenticRL, GeneralRL)}

@@ -1,4 +1,5 @@
-"""The training loop of the CPT and SFT stages (nanoGPT-style: one readable loop, one line per step).
+"""The CPT and SFT step for the one stage runner (``training.runner``): packed sequences, one optimizer step,
+one printed line (loss, lr, gnorm, tok/s, padding, MFU), nanochat-style.
 
 Loss is the token mean over the whole global batch: each micro-batch contributes its summed token loss,
 scaled so that DeepSpeed's 1/accum and the data-parallel average give Σ loss / Σ target tokens exactly.
@@ -6,26 +7,12 @@ scaled so that DeepSpeed's 1/accum and the data-parallel average give Σ loss / 
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from .engine import load_checkpoint, prune_checkpoints, save_checkpoint, write_client_meta
 from .mfu import non_embedding_params, peak_flops, train_flops
 from .plan import PackedLoader
-
-KILL_ENV = "HUIJIN_TRAIN_KILL_AFTER_STEP"  # test hook: SIGKILL this process after that step
-
-
-@dataclass
-class LoopState:
-    step: int = 0
-    consumed: int = 0  # sequences consumed (global)
-    history: list[dict[str, Any]] = field(default_factory=list)
+from .runner import Rank, StageSteps
 
 
 def token_loss_sum(model_out_logits, labels):
@@ -78,37 +65,67 @@ def evaluate(engine, loader: PackedLoader) -> float | None:
     return tot / n if n else None
 
 
-def run_loop(engine, loader: PackedLoader, val: PackedLoader | None, cfg: dict[str, Any], total_steps: int,
-             ckpt_dir: Path, client: dict[str, Any], rank: int = 0, log_path: Path | None = None,
-             on_checkpoint=None) -> dict[str, Any]:
-    """Train ``total_steps`` optimizer steps from the plan, resuming from ``ckpt_dir`` when it has a checkpoint."""
-    import torch
+class LMSteps(StageSteps):
+    """Next-token training on a packed sample plan (CPT and SFT differ only in data and loss mask)."""
+    unit = "sequences"
 
-    st = LoopState()
-    cs = load_checkpoint(engine, ckpt_dir, client["plan_hash"])
-    if cs is not None:
-        if int(cs.get("global_batch", loader.global_batch)) != loader.global_batch:
+    def setup(self, r: Rank) -> int:
+        from transformers import AutoTokenizer
+
+        from .data import open_source
+        from .engine import build_engine, load_model
+        from .packing import mask_mode_for
+        from .plan import build
+
+        cfg, spec, store = r.cfg, r.spec, r.store
+        tok = AutoTokenizer.from_pretrained(r.job["tokenizer"])
+        self.sources = [open_source(store, store.resolve(f"{s['dataset']}@{s['version']}"), tok, spec.seq_len)
+                        for s in spec.sources]
+        self.packed = packed = build(spec, [s.lengths for s in self.sources])
+        model = load_model(r.job["input_model"])
+        mode = mask_mode_for(model)
+        pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        mb, acc = int(cfg["micro_batch"]), int(cfg["grad_accum"])
+        self.loader = PackedLoader(self.sources, packed.train, spec.seq_len, pad_id, mb, acc, r.world, r.rank, mode)
+        self.val = PackedLoader(self.sources, packed.val, spec.seq_len, pad_id, mb, 1, r.world, r.rank, mode) \
+            if packed.val else None
+        total = min(int(cfg["max_steps"]), self.loader.steps) if cfg.get("max_steps") else self.loader.steps
+        if total < 1:
+            raise ValueError(f"stage {spec.stage}: the plan has {len(packed.train)} sequences, fewer than one global "
+                             f"batch ({self.loader.global_batch}); lower micro_batch/grad_accum or add data")
+        self.engine, _ = build_engine(model, cfg, total, r.job.get("deepspeed_config"))
+        self.tokenizer, self.world = tok, r.world
+        self.n_params = non_embedding_params(model)
+        self.layers, self.hidden = model.config.num_hidden_layers, model.config.hidden_size
+        self.peak = peak_flops()
+        return total
+
+    def describe(self, total: int) -> str:
+        p, ld = self.packed, self.loader
+        return (f"{len(p.train)} train / {len(p.val)} val sequences of {ld.seq_len}, padding "
+                f"{p.stats.padding_ratio:.2%}, cropped {p.stats.cropped_ratio:.2%}; {total} steps × {ld.global_batch} "
+                "sequences")
+
+    def state(self) -> dict[str, Any]:
+        return {"consumed": self.consumed, "global_batch": self.loader.global_batch}
+
+    def restore(self, cs: dict[str, Any]) -> None:
+        if int(cs.get("global_batch", self.loader.global_batch)) != self.loader.global_batch:
             from .engine import ResumeError
 
-            raise ResumeError(f"checkpoint in {ckpt_dir} used a global batch of {cs['global_batch']} sequences, this run "
-                              f"uses {loader.global_batch} (micro × accum × ranks): resuming would skip or repeat data")
-        st.step, st.consumed = int(cs["step"]), int(cs["consumed"])
-        if rank == 0:
-            print(f"resumed from {ckpt_dir} at step {st.step} ({st.consumed} sequences consumed)", flush=True)
-    model = engine.module
-    n_params = non_embedding_params(model)
-    layers, hidden = model.config.num_hidden_layers, model.config.hidden_size
-    peak = peak_flops()
-    world = loader.world
-    save_every, eval_every = int(cfg.get("save_every") or 0), int(cfg.get("eval_every") or 0)
-    kill_after = int(os.environ.get(KILL_ENV, "-1"))
-    log = open(log_path, "a", encoding="utf-8") if (log_path and rank == 0) else None
-    engine.train()
-    while st.step < total_steps:
+            raise ResumeError(f"checkpoint at step {cs['step']} used a global batch of {cs['global_batch']} sequences, "
+                              f"this run uses {self.loader.global_batch} (micro × accum × ranks): resuming would skip "
+                              "or repeat data")
+        self.consumed = int(cs["consumed"])
+
+    def train_step(self, step: int) -> dict[str, Any]:
+        import torch
+
+        engine, loader, world = self.engine, self.loader, self.world
         t0 = time.perf_counter()
-        batches = [loader.micro_batch(st.step, k) for k in range(loader.accum)]
+        batches = [loader.micro_batch(step, k) for k in range(loader.accum)]
         counts = [_targets(b) for b in batches]
-        mine = [loader.seqs[i] for k in range(loader.accum) for i in loader.indices(st.step, k)]
+        mine = [loader.seqs[i] for k in range(loader.accum) for i in loader.indices(step, k)]
         real = sum(int(s[:, 3].sum()) for s in mine)  # non-padding tokens
         sq = sum(int((s[:, 3] ** 2).sum()) for s in mine)  # for the attention FLOPs
         n_global, real_g, sq_g = _all_reduce([float(sum(counts)), float(real), float(sq)], engine.device)
@@ -123,40 +140,37 @@ def run_loop(engine, loader: PackedLoader, val: PackedLoader | None, cfg: dict[s
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         dt = time.perf_counter() - t0
-        st.step += 1
-        st.consumed += loader.global_batch
+        self.consumed += loader.global_batch
         seq_tokens = loader.global_batch * loader.seq_len
         gn = engine.get_global_grad_norm()
-        rec = {"step": st.step, "loss": loss_tot / max(n_global, 1.0), "lr": engine.get_lr()[0],
+        rec = {"loss": loss_tot / max(n_global, 1.0), "lr": engine.get_lr()[0],
                "grad_norm": float(gn) if gn is not None else None, "tokens_per_s": real_g / dt,
                "padding_ratio": 1 - real_g / seq_tokens, "dt": dt,
                "samples": _as_range([i for k in range(loader.accum) for r in range(world)
-                                     for i in loader.indices(st.step - 1, k, r)])}
-        if peak:
-            rec["mfu"] = train_flops(n_params, layers, hidden, int(real_g), int(sq_g)) / dt / (peak * world)
-        if val is not None and eval_every and st.step % eval_every == 0:
-            rec["val_loss"] = evaluate(engine, val)
-        st.history.append(rec)
-        if rank == 0:
-            mfu = f" | mfu {rec['mfu'] * 100:.1f}%" if "mfu" in rec else ""
-            recent = [h["dt"] for h in st.history[-20:]]
-            eta = sum(recent) / len(recent) * (total_steps - st.step)
-            print(f"step {st.step:5d}/{total_steps} | loss {rec['loss']:.4f} | lr {rec['lr']:.2e} | "
-                  f"gnorm {rec['grad_norm'] or 0:.3f} | tok/s {rec['tokens_per_s']:,.0f} | "
-                  f"pad {rec['padding_ratio']:.1%}{mfu} | eta {eta:.0f}s", flush=True)
-            if log:
-                log.write(json.dumps(rec) + "\n")
-                log.flush()
-        if save_every and (st.step % save_every == 0 or st.step == total_steps):
-            cs = {**client, "consumed": st.consumed, "global_batch": loader.global_batch}
-            tag = save_checkpoint(engine, ckpt_dir, st.step, cs)
-            if rank == 0:
-                write_client_meta(ckpt_dir, tag, {**cs, "step": st.step})
-                prune_checkpoints(ckpt_dir, int(cfg.get("keep_checkpoints", 3)))
-                if on_checkpoint:
-                    on_checkpoint(str(Path(ckpt_dir) / tag), rec)
-        if st.step == kill_after:
-            os.kill(os.getpid(), signal.SIGKILL)
-    if log:
-        log.close()
-    return {"steps": st.step, "consumed": st.consumed, "history": st.history}
+                                     for i in loader.indices(step, k, r)])}
+        if self.peak:
+            rec["mfu"] = train_flops(self.n_params, self.layers, self.hidden, int(real_g), int(sq_g)) / dt / (
+                self.peak * world)
+        return rec
+
+    def validate(self) -> dict[str, Any]:
+        return {"val_loss": evaluate(self.engine, self.val)} if self.val is not None else {}
+
+    def line(self, rec: dict[str, Any], total: int) -> str:
+        mfu = f" | mfu {rec['mfu'] * 100:.1f}%" if "mfu" in rec else ""
+        return (f"step {rec['step']:5d}/{total} | loss {rec['loss']:.4f} | lr {rec['lr']:.2e} | "
+                f"gnorm {rec['grad_norm'] or 0:.3f} | tok/s {rec['tokens_per_s']:,.0f} | "
+                f"pad {rec['padding_ratio']:.1%}{mfu}")
+
+    def checkpoint_metrics(self, rec: dict[str, Any]) -> dict[str, Any]:
+        return {"loss": rec["loss"]}
+
+    def finish(self, history: list[dict[str, Any]]) -> dict[str, Any]:
+        packed, hist = self.packed, history
+        return {"consumed_sequences": self.consumed, "final_loss": hist[-1]["loss"] if hist else None,
+                "first_loss": hist[0]["loss"] if hist else None,
+                "val_loss": evaluate(self.engine, self.val) if self.val else None,
+                "padding_ratio": packed.stats.padding_ratio, "cropped_ratio": packed.stats.cropped_ratio,
+                "train_sequences": len(packed.train), "val_sequences": len(packed.val), "picks": packed.picks,
+                "tokens_per_s": sum(h["tokens_per_s"] for h in hist) / len(hist) if hist else None,
+                "dropped": {k: int(v) for s in self.sources for k, v in s.drops.items()}}

@@ -1,8 +1,8 @@
 """RL stages of the QianfanHuijin recipe: GRPO (DAPO token-mean, clip-higher) for finance reasoning RL, agentic
 RL with tool environments, and general RL with judge / reward-model rewards.
 
-Importing this package registers ``reasoning_rl``, ``agentic_rl`` and ``general_rl`` in ``training.stages``;
-it stays light (torch is imported by the pieces that need it, on first use).
+``training.stages`` lists ``reasoning_rl``, ``agentic_rl`` and ``general_rl`` in its stage table; this package
+stays light (torch is imported by the pieces that need it, on first use).
 """
 
 from importlib import import_module

@@ -57,6 +57,28 @@ def group_advantages(rewards: Sequence[float | None], group_size: int, scale: st
     return GroupStats(adv, valid, zero_std, len(rewards) // group_size, skipped)
 
 
+def has_signal(rewards: Sequence[float | None]) -> bool:
+    """A group can teach only if at least two completions are scored and their rewards differ (DAPO's dynamic
+    sampling keeps exactly these groups)."""
+    scored = [float(r) for r in rewards if r is not None]
+    return len(scored) >= 2 and max(scored) - min(scored) > 1e-12
+
+
+def overlong_penalty(length: int, max_len: int, buffer: int, factor: float = 1.0) -> float:
+    """DAPO's soft overlong punishment (Yu et al. 2025, eq. 13), added to the task reward::
+
+        0                                  if |y| <= L_max - L_cache
+        ((L_max - L_cache) - |y|) / L_cache if L_max - L_cache < |y| <= L_max
+        -1                                 if |y| > L_max
+
+    times ``factor``; ``buffer`` is L_cache (0: off). A completion cut at ``max_len`` gets the full -factor."""
+    if buffer <= 0 or length <= max_len - buffer:
+        return 0.0
+    if length > max_len:
+        return -factor
+    return factor * ((max_len - buffer) - length) / buffer
+
+
 @dataclass
 class LossStats:
     loss: float

@@ -1,19 +1,20 @@
-"""One rank's work for an RL stage (GRPO): verify sources, plan prompts, roll out, score, update, checkpoint,
-export. Checkpoints carry the consumed-prompt count and RNG states, so a SIGKILLed run resumes exactly."""
+"""The RL stages' step for the one stage runner (``training.runner``): GRPO on a prompt plan.
+
+A step rolls out ``group_size`` completions for each of its prompts, scores them, and updates. With
+``dynamic_sampling_max_batches`` > 1 it is DAPO's dynamic sampling: groups whose rewards are all equal (no signal)
+are dropped and refilled from the next prompts of the plan, batch after batch, until every rank has
+``prompts_per_step`` groups with signal or the cap is reached; the surplus of the last batch is discarded. The
+plan order wraps around when refills exhaust it. Every step logs the share of no-signal groups before (the
+first batch) and after refilling (the trained batch). Checkpoints carry the consumed-prompt count (refills
+included) and RNG states, so a SIGKILLed run resumes exactly.
+"""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import time
-from pathlib import Path
 from typing import Any
 
-from catalogs import Store
-
-RESULT = "result.json"
-KILL_ENV = "HUIJIN_TRAIN_KILL_AFTER_STEP"  # same test hook as the CPT/SFT loop
+from ..runner import Rank, StageSteps
 
 
 def _dist_helpers(world: int):
@@ -36,22 +37,39 @@ def _dist_helpers(world: int):
     return reduce_tokens, max_chunks, float(world)
 
 
-def global_metrics(m: dict, samples: list, group_size: int, world: int) -> dict:
-    """Reward and group statistics over all ranks (each rank rolls out its own share of the prompts)."""
+def _sum_over_ranks(values: list[float], world: int) -> list[float]:
     if world == 1:
-        return m
+        return values
     import torch
     import torch.distributed as dist
 
-    r = [x.reward for x in samples if x.reward is not None]
-    groups = len(samples) // group_size
-    t = torch.tensor([sum(r), sum(x * x for x in r), len(r), m["zero_std_group_frac"] * groups, groups,
-                      m["rollout_tokens"], m["samples_trained"]], dtype=torch.float64)
+    t = torch.tensor(values, dtype=torch.float64)
     dist.all_reduce(t)
-    s, sq, n, zero, g, tokens, trained = t.tolist()
+    return t.tolist()
+
+
+def global_metrics(m: dict, rolled: list, trained: list, group_size: int, world: int) -> dict:
+    """Reward and group statistics over all ranks (each rank rolls out its own share of the prompts).
+    ``rolled``: every rollout of the step; ``trained``: the groups the update saw."""
+    from .grpo import has_signal
+
+    def groups(samples: list) -> list[list]:
+        return [samples[i:i + group_size] for i in range(0, len(samples), group_size)]
+
+    r = [x.reward for x in rolled if x.reward is not None]
+    n_t = len(trained) // group_size
+    dead_after = sum(not has_signal([x.reward for x in g]) for g in groups(trained))
+    if world == 1:
+        return {**m, "zero_var_after": dead_after / max(n_t, 1)}
+    s, sq, n, zero, g, tokens, n_trained, dead_b, g_b, dead_a, g_a = _sum_over_ranks(
+        [sum(r), sum(x * x for x in r), len(r), m["zero_std_group_frac"] * n_t, n_t, m["rollout_tokens"],
+         m["samples_trained"], m["zero_var_before"] * m["groups_first_batch"], m["groups_first_batch"], dead_after,
+         n_t], world)
     mean = s / n if n else None
     return {**m, "reward_mean": mean, "reward_std": max(sq / n - mean * mean, 0.0) ** 0.5 if n else None,
-            "zero_std_group_frac": zero / max(g, 1), "rollout_tokens": tokens, "samples_trained": int(trained)}
+            "zero_std_group_frac": zero / max(g, 1), "rollout_tokens": tokens, "samples_trained": int(n_trained),
+            "zero_var_before": dead_b / max(g_b, 1), "zero_var_after": dead_a / max(g_a, 1),
+            "groups_first_batch": int(g_b)}
 
 
 def validation_reward(policy, tok, plan, rc, make_env, judge, reward_model, limit: int = 64) -> float | None:
@@ -71,123 +89,152 @@ def validation_reward(policy, tok, plan, rc, make_env, judge, reward_model, limi
     return sum(vals) / len(vals) if vals else None
 
 
-def execute_rl_stage(job: dict[str, Any], rollout: str = "single") -> dict[str, Any]:
-    from ..engine import setup_env
+class RLSteps(StageSteps):
+    unit = "prompts"
 
-    env = setup_env()
-    import torch
-    from transformers import AutoTokenizer
+    def __init__(self, rollout: str = "single") -> None:
+        self.rollout = rollout
 
-    from ..engine import (
-        build_engine,
-        export_hf,
-        init_distributed,
-        load_checkpoint,
-        load_model,
-        save_checkpoint,
-        write_client_meta,
-    )
-    from ..plan import PlanSpec, verify_sources
-    from .envs import env_factory, judge_from_cfg, reward_model_from_cfg
-    from .prompts import build_prompt_plan, load_sources
-    from .step import RLConfig, deepspeed_updater, grpo_step
+    def setup(self, r: Rank) -> int:
+        from transformers import AutoTokenizer
 
-    cfg = dict(job["cfg"])
-    torch.manual_seed(int(cfg.get("seed", 0)))
-    if "threads" in cfg:
-        torch.set_num_threads(int(cfg["threads"]))
-    init_distributed()
-    rank, world = env["rank"], env["world"]
-    store = Store.open(job["store"], create=False)
-    spec = PlanSpec(**{k: v for k, v in job["spec"].items() if k != "format"})
-    if not job.get("verified"):  # run_stages verified every shard once, before any rank started
-        verify_sources(store, spec)
-    plan = build_prompt_plan(spec, load_sources(store, spec))
-    rc = RLConfig.from_cfg({**cfg, "rollout": rollout})
-    per_rank = max(1, rc.prompts_per_step // world)
-    global_prompts = per_rank * world
-    total = len(plan.train) // global_prompts
-    if cfg.get("max_steps"):
-        total = min(total, int(cfg["max_steps"]))
-    if total < 1:
-        raise ValueError(f"stage {spec.stage}: {len(plan.train)} training prompts, fewer than one step's "
-                         f"{global_prompts}; lower prompts_per_step or add data")
-    tok = AutoTokenizer.from_pretrained(job["tokenizer"])
-    model = load_model(job["input_model"])
-    model.config.use_cache = True  # generation uses the KV cache; training forwards pass use_cache=False
-    engine, _ = build_engine(model, {**cfg, "micro_batch": rc.update_micro_batch, "grad_accum": 1}, total,
-                             job.get("deepspeed_config"))
-    reduce_tokens, max_chunks, scale = _dist_helpers(world)
-    updater = deepspeed_updater(engine)
-    updater.reduce_tokens, updater.max_chunks, updater.loss_scale = reduce_tokens, max_chunks, scale
-    if rc.kl_coef:
-        updater.ref_model = load_model(job["input_model"]).eval()
-    out = Path(job["output"])
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt = out / "checkpoints"
-    make_env = env_factory(cfg, store) if rollout == "agentic" else None
-    judge, rm = judge_from_cfg(cfg, out), reward_model_from_cfg(cfg)
-    client = {"snapshot": job["snapshot"], "stage": spec.stage, "plan_hash": spec.hash, "run_id": job["run_id"]}
-    step, consumed = 0, 0
-    cs = load_checkpoint(engine, ckpt, spec.hash)
-    if cs is not None:
-        step, consumed = int(cs["step"]), int(cs["consumed_prompts"])
-        if rank == 0:
-            print(f"[{spec.stage}] resumed at step {step} ({consumed} prompts consumed)", flush=True)
-    elif rank == 0:
-        print(f"[{spec.stage}] plan {spec.hash}: {len(plan.train)} train / {len(plan.val)} val prompts; {total} steps "
-              f"× {global_prompts} prompts × {rc.group_size} samples ({rollout} rollouts)", flush=True)
-    save_every = int(cfg.get("save_every") or 0)
-    kill_after = int(os.environ.get(KILL_ENV, "-1"))
-    log = open(out / "metrics.jsonl", "a", encoding="utf-8") if rank == 0 else None
-    history: list[dict[str, Any]] = []
-    engine.train()
-    while step < total:
+        from ..engine import build_engine, load_model
+        from .envs import env_factory, judge_from_cfg, reward_model_from_cfg
+        from .prompts import build_prompt_plan, load_sources
+        from .step import RLConfig, deepspeed_updater
+
+        cfg, spec = r.cfg, r.spec
+        self.world, self.rank, self.stage = r.world, r.rank, spec.stage
+        self.plan = plan = build_prompt_plan(spec, load_sources(r.store, spec))
+        self.rc = rc = RLConfig.from_cfg({**cfg, "rollout": self.rollout})
+        self.per_rank = max(1, rc.prompts_per_step // r.world)
+        self.global_prompts = self.per_rank * r.world
+        total = len(plan.train) // self.global_prompts
+        if cfg.get("max_steps"):
+            total = min(total, int(cfg["max_steps"]))
+        if total < 1:
+            raise ValueError(f"stage {spec.stage}: {len(plan.train)} training prompts, fewer than one step's "
+                             f"{self.global_prompts}; lower prompts_per_step or add data")
+        self.tokenizer = AutoTokenizer.from_pretrained(r.job["tokenizer"])
+        model = load_model(r.job["input_model"])
+        model.config.use_cache = True  # generation uses the KV cache; training forwards pass use_cache=False
+        self.engine, _ = build_engine(model, {**cfg, "micro_batch": rc.update_micro_batch, "grad_accum": 1}, total,
+                                      r.job.get("deepspeed_config"))
+        reduce_tokens, max_chunks, scale = _dist_helpers(r.world)
+        self.updater = deepspeed_updater(self.engine)
+        self.updater.reduce_tokens, self.updater.max_chunks, self.updater.loss_scale = reduce_tokens, max_chunks, scale
+        if rc.kl_coef:
+            self.updater.ref_model = load_model(r.job["input_model"]).eval()
+        self.make_env = env_factory(cfg, r.store) if self.rollout == "agentic" else None
+        self.judge, self.rm = judge_from_cfg(cfg, r.out), reward_model_from_cfg(cfg)
+        self.val_reward = bool(cfg.get("val_reward", True))
+        return total
+
+    def describe(self, total: int) -> str:
+        ds = self.rc.dynamic_sampling_max_batches
+        band = f" ({', '.join(f'{v} {k}' for k, v in self.plan.dropped.items())} left out)" if self.plan.dropped else ""
+        return (f"{len(self.plan.train)} train{band} / {len(self.plan.val)} val prompts; {total} steps × "
+                f"{self.global_prompts} prompts × {self.rc.group_size} samples ({self.rollout} rollouts"
+                + (f", dynamic sampling ≤ {ds} batches" if ds > 1 else "") + ")")
+
+    def state(self) -> dict[str, Any]:
+        return {"consumed_prompts": self.consumed}
+
+    def restore(self, cs: dict[str, Any]) -> None:
+        self.consumed = int(cs["consumed_prompts"])
+
+    def _next_batch(self) -> list[tuple[int, int]]:
+        """This rank's share of the next ``global_prompts`` prompts of the plan (wrapping around at its end)."""
+        n = len(self.plan.train)
+        a = self.consumed + self.rank * self.per_rank
+        self.consumed += self.global_prompts
+        return [self.plan.train[(a + j) % n] for j in range(self.per_rank)]
+
+    def train_step(self, step: int) -> dict[str, Any]:
+        from .grpo import has_signal
+        from .step import grpo_update, sample_and_score, sample_metrics
+
+        rc, g = self.rc, self.rc.group_size
         t0 = time.perf_counter()
-        mine = plan.train[consumed + rank * per_rank: consumed + (rank + 1) * per_rank]
-        batch = [plan.record(r) for r in mine]
-        res = grpo_step(engine.module, tok, batch, rc, updater, make_env, judge, rm)
-        step += 1
-        consumed += global_prompts
-        gn = engine.get_global_grad_norm()
-        rec = {"step": step, **global_metrics(res.metrics, res.samples, rc.group_size, world), "lr": engine.get_lr()[0], "grad_norm": float(gn) if gn is not None
-               else None, "dt": time.perf_counter() - t0, "prompts": [f"{a}:{b}" for a, b in mine]}
-        history.append(rec)
-        if rank == 0:
-            r = rec["reward_mean"]
-            print(f"step {step:4d}/{total} | reward {r if r is None else f'{r:.3f}'} ± {rec['reward_std'] or 0:.3f} | "
-                  f"zero-var {rec['zero_std_group_frac']:.0%} | len {rec['completion_len_mean']:.1f} | "
-                  f"clip {rec['clip_frac']:.2%} | gen {rec['t_generate']:.2f}s score {rec['t_score']:.2f}s "
-                  f"update {rec['t_update']:.2f}s | {rec['rollout_tokens_per_s']:,.0f} tok/s", flush=True)
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
-        if save_every and (step % save_every == 0 or step == total):
-            cstate = {**client, "consumed_prompts": consumed}
-            tag = save_checkpoint(engine, ckpt, step, cstate)
-            if rank == 0:
-                write_client_meta(ckpt, tag, {**cstate, "step": step})
-                store.runs.update(job["run_id"], checkpoint=str(ckpt / tag),
-                                  metrics={"step": step, "reward_mean": rec["reward_mean"]})
-        if step == kill_after:
-            os.kill(os.getpid(), signal.SIGKILL)
-    if log:
-        log.close()
-    val = validation_reward(engine.module, tok, plan, rc, make_env, judge, rm) if cfg.get("val_reward", True) else None
-    final = export_hf(engine, tok, out / "model", rank)
-    rewards = [h["reward_mean"] for h in history if h["reward_mean"] is not None]
-    k = max(1, len(rewards) // 4)
-    metrics = {"steps": step, "consumed_prompts": consumed, "plan_hash": spec.hash, "rollout": rollout,
-               "group_size": rc.group_size, "train_prompts": len(plan.train), "val_prompts": len(plan.val),
-               "reward_first": sum(rewards[:k]) / k if rewards else None,
-               "reward_last": sum(rewards[-k:]) / k if rewards else None, "val_reward": val,
-               "t_generate": sum(h["t_generate"] for h in history), "t_score": sum(h["t_score"] for h in history),
-               "t_update": sum(h["t_update"] for h in history), "world_size": world}
-    if cfg.get("eval_suite") and rank == 0:
-        from ..evaluation import evaluate_model
+        dynamic = rc.dynamic_sampling_max_batches > 1
+        drawn: list[tuple[int, int]] = []
+        rolled, trained = [], []  # every rollout of the step; the groups the update will see
+        t_gen = t_score = 0.0
+        batches = dead_first = groups_first = 0
+        while True:
+            mine = self._next_batch()
+            drawn += mine
+            samples, tg, ts = sample_and_score(self.engine.module, self.tokenizer, [self.plan.record(x) for x in mine],
+                                               rc, self.make_env, self.judge, self.rm)
+            t_gen, t_score, batches = t_gen + tg, t_score + ts, batches + 1
+            rolled += samples
+            groups = [samples[i:i + g] for i in range(0, len(samples), g)]
+            if batches == 1:
+                dead_first, groups_first = sum(not has_signal([s.reward for s in grp]) for grp in groups), len(groups)
+            if not dynamic:
+                trained = samples
+                break
+            for grp in groups:
+                if has_signal([s.reward for s in grp]) and len(trained) < self.per_rank * g:
+                    trained += grp
+            short = self.per_rank - len(trained) // g
+            if batches >= rc.dynamic_sampling_max_batches or _max_over_ranks(short, self.world) <= 0:
+                break
+        if not trained:  # nothing with signal within the cap: the update still runs (zero loss) with the others
+            trained = rolled[:g]
+        upd = grpo_update(self.engine.module, self.tokenizer, trained, rc, self.updater)
+        m = {**sample_metrics(rolled, rc), **upd, "t_generate": t_gen, "t_score": t_score,
+             "zero_var_before": dead_first / max(groups_first, 1), "groups_first_batch": groups_first,
+             "rollout_batches": batches}
+        m["rollout_tokens_per_s"] = m["rollout_tokens"] / max(t_gen, 1e-9)
+        gn = self.engine.get_global_grad_norm()
+        return {**global_metrics(m, rolled, trained, g, self.world), "lr": self.engine.get_lr()[0],
+                "grad_norm": float(gn) if gn is not None else None, "dt": time.perf_counter() - t0,
+                "prompts": [f"{a}:{b}" for a, b in drawn]}
 
-        summary = evaluate_model(str(final), cfg["eval_suite"], limit=cfg.get("eval_limit")).summary()
-        metrics["eval"] = {summary["suite"]: summary}
-    result = {"output_model": str(final), "metrics": metrics}
-    if rank == 0:
-        (out / RESULT).write_text(json.dumps(result, indent=1, default=str))
-    return result
+    def validate(self) -> dict[str, Any]:
+        return {"val_reward": validation_reward(self.engine.module, self.tokenizer, self.plan, self.rc,
+                                                self.make_env, self.judge, self.rm)}
+
+    def line(self, rec: dict[str, Any], total: int) -> str:
+        r = rec["reward_mean"]
+        refill = (f" → {rec['zero_var_after']:.0%} ({rec['rollout_batches']} batches)"
+                  if self.rc.dynamic_sampling_max_batches > 1 else "")
+        return (f"step {rec['step']:4d}/{total} | reward {r if r is None else f'{r:.3f}'} ± {rec['reward_std'] or 0:.3f}"
+                f" | zero-var {rec['zero_var_before']:.0%}{refill} | len {rec['completion_len_mean']:.1f} | "
+                f"clip {rec['clip_frac']:.2%} | gen {rec['t_generate']:.2f}s score {rec['t_score']:.2f}s "
+                f"update {rec['t_update']:.2f}s | {rec['rollout_tokens_per_s']:,.0f} tok/s")
+
+    def checkpoint_metrics(self, rec: dict[str, Any]) -> dict[str, Any]:
+        return {"reward_mean": rec["reward_mean"]}
+
+    def finish(self, history: list[dict[str, Any]]) -> dict[str, Any]:
+        val = validation_reward(self.engine.module, self.tokenizer, self.plan, self.rc, self.make_env, self.judge,
+                                self.rm) if self.val_reward else None
+        rewards = [h["reward_mean"] for h in history if h["reward_mean"] is not None]
+        k = max(1, len(rewards) // 4)
+        return {"consumed_prompts": self.consumed, "rollout": self.rollout, "group_size": self.rc.group_size,
+                "train_prompts": len(self.plan.train), "val_prompts": len(self.plan.val),
+                "band_dropped": self.plan.dropped,
+                "reward_first": sum(rewards[:k]) / k if rewards else None,
+                "reward_last": sum(rewards[-k:]) / k if rewards else None, "val_reward": val,
+                "zero_var_before": _mean(h.get("zero_var_before") for h in history),
+                "zero_var_after": _mean(h.get("zero_var_after") for h in history),
+                "t_generate": sum(h["t_generate"] for h in history), "t_score": sum(h["t_score"] for h in history),
+                "t_update": sum(h["t_update"] for h in history)}
+
+
+def _mean(xs) -> float | None:
+    v = [x for x in xs if x is not None]
+    return sum(v) / len(v) if v else None
+
+
+def _max_over_ranks(n: int, world: int) -> int:
+    if world == 1:
+        return n
+    import torch
+    import torch.distributed as dist
+
+    t = torch.tensor([n], dtype=torch.int64)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..plan import PlanError, PlanSpec, make_spec
-from ..stages import Stage, StageContext, register_stage
+from ..runner import Stage, StageContext, StageSteps
 
 
 class RLStage(Stage):
@@ -26,30 +26,32 @@ class RLStage(Stage):
                 raise PlanError(f"stage {self.name}: {m.ref} is a '{m.kind}' version (expected rl)")
         c = ctx.cfg
         # what decides which prompts a step sees goes into the plan hash (resume refuses a different one)
-        order = {"strategy": "rl_prompts", "prompts_per_step": int(c.get("prompts_per_step", 4)),
-                 "group_size": int(c.get("group_size", 4)), "rollout": self.rollout}
+        order = {"strategy": "rl_prompts", "split": "plan", "prompts_per_step": int(c.get("prompts_per_step", 4)),
+                 "group_size": int(c.get("group_size", 4)), "rollout": self.rollout,
+                 "dynamic_sampling_max_batches": int(c.get("dynamic_sampling_max_batches") or 0),
+                 "difficulty_min": c.get("difficulty_min"), "difficulty_max": c.get("difficulty_max")}
         return make_spec(ctx.store, self.name, entries, int(c.get("max_total_tokens", c.get("seq_len", 512))),
                          int(c.get("seed", 0)), float(c.get("epochs", 1.0)), order, float(c.get("val_fraction", 0.05)),
                          tree_sha256(ctx.tokenizer))
 
-    def execute(self, job: dict[str, Any]) -> dict[str, Any]:
-        from .run import execute_rl_stage
+    def steps(self, job: dict[str, Any]) -> StageSteps:
+        from .run import RLSteps
 
-        return execute_rl_stage(job, rollout=self.rollout)
+        return RLSteps(self.rollout)
 
 
-@register_stage("reasoning_rl")
 class ReasoningRL(RLStage):
+    name = "reasoning_rl"
     rollout = "single"
 
 
-@register_stage("agentic_rl")
 class AgenticRL(RLStage):
+    name = "agentic_rl"
     rollout = "agentic"
 
 
-@register_stage("general_rl")
 class GeneralRL(RLStage):
+    name = "general_rl"
     rollout = "single"
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from .grpo import clipped_token_loss, group_advantages
+from .grpo import clipped_token_loss, group_advantages, overlong_penalty
 from .rewards import JudgeReward, RewardModel, score_samples
 from .rollout import (
     Batch,
@@ -42,6 +42,11 @@ class RLConfig:
     max_turns: int = 4
     max_total_tokens: int = 512
     rollout: str = "single"  # single | agentic
+    # DAPO dynamic sampling: a step may draw up to this many rollout batches (the first + refills) to replace
+    # groups without signal (all rewards equal) by groups from new prompts; 0 or 1: off
+    dynamic_sampling_max_batches: int = 0
+    overlong_buffer: int = 0  # DAPO soft overlong punishment: the last this-many tokens of the budget (0: off)
+    overlong_penalty: float = 1.0  # the punishment at the budget (reward -= up to this)
 
     @classmethod
     def from_cfg(cls, cfg: dict[str, Any]) -> RLConfig:
@@ -109,15 +114,49 @@ def rollouts(policy, tok, records: list[dict[str, Any]], rc: RLConfig, make_env=
     return single_turn_rollouts(policy, tok, records, rc.group_size, rc.gen())
 
 
-def grpo_step(policy, tok, records: list[dict[str, Any]], rc: RLConfig, updater: Updater, make_env=None,
-              judge: JudgeReward | None = None, reward_model: RewardModel | None = None) -> StepResult:
-    """Sample ``group_size`` completions per record, score, and take one optimiser step (``ppo_epochs`` passes)."""
-    from .grpo import token_logprobs
-
+def sample_and_score(policy, tok, records: list[dict[str, Any]], rc: RLConfig, make_env=None,
+                     judge: JudgeReward | None = None,
+                     reward_model: RewardModel | None = None) -> tuple[list[Sample], float, float]:
+    """``group_size`` completions per record, scored (and overlong-shaped when ``overlong_buffer`` is set).
+    Returns the samples (groups consecutive) and the generate / score seconds."""
     t0 = time.perf_counter()
     samples = rollouts(policy, tok, records, rc, make_env)
     t1 = time.perf_counter()
     score_samples(records, samples, judge, reward_model)
+    if rc.overlong_buffer:
+        budget = rc.max_new_tokens * (rc.max_turns if rc.rollout == "agentic" else 1)
+        for smp in samples:
+            pen = overlong_penalty(smp.completion_tokens, budget, rc.overlong_buffer, rc.overlong_penalty)
+            if smp.reward is not None and pen:
+                smp.reward += pen
+                smp.reward_reason = f"{smp.reward_reason}; overlong {pen:+.3f}".lstrip("; ")
+    return samples, t1 - t0, time.perf_counter() - t1
+
+
+def sample_metrics(samples: list[Sample], rc: RLConfig) -> dict[str, Any]:
+    """Reward and length statistics of rollouts (every rollout of a step, kept for training or not)."""
+    scored = [s.reward for s in samples if s.reward is not None]
+    lens = [s.completion_tokens for s in samples]
+    mean = sum(scored) / len(scored) if scored else None
+    m = {"reward_mean": mean,
+         "reward_std": (sum((r - mean) ** 2 for r in scored) / len(scored)) ** 0.5 if scored else None,
+         "completion_len_mean": sum(lens) / len(lens), "completion_len_max": max(lens),
+         "truncated_frac": sum(s.truncated for s in samples) / len(samples),
+         "samples_skipped": sum(bool(s.skipped) for s in samples), "rollout_tokens": sum(lens)}
+    if rc.overlong_buffer:
+        m["overlong_penalized"] = sum("overlong" in s.reward_reason for s in samples)
+    if rc.rollout == "agentic":
+        m["tool_calls_mean"] = sum(s.tool_calls for s in samples) / len(samples)
+        m["invalid_tool_calls"] = sum(s.invalid_tool_calls for s in samples)
+        m["turns_mean"] = sum(s.turns for s in samples) / len(samples)
+    return m
+
+
+def grpo_update(policy, tok, samples: list[Sample], rc: RLConfig, updater: Updater) -> dict[str, Any]:
+    """Group advantages over scored ``samples`` and one optimiser step (``ppo_epochs`` passes) on the ones with a
+    non-zero advantage. Returns the update's metrics (loss, clipping, group counts, seconds)."""
+    from .grpo import token_logprobs
+
     t2 = time.perf_counter()
     gs = group_advantages([s.reward for s in samples], rc.group_size, rc.adv_scale)
     keep = [i for i, s in enumerate(samples) if gs.valid[i] and gs.advantages[i] != 0.0 and s.completion_tokens]
@@ -155,30 +194,26 @@ def grpo_step(policy, tok, records: list[dict[str, Any]], rc: RLConfig, updater:
                 updater.step(j == len(chunks) - 1)
                 if not pad_chunk:
                     loss_stats.append(st)
-    t3 = time.perf_counter()
-    scored = [s.reward for s in samples if s.reward is not None]
-    lens = [s.completion_tokens for s in samples]
-    mean = sum(scored) / len(scored) if scored else None
     ntok = sum(st.tokens for st in loss_stats) or 1
-    m = {
-        "reward_mean": mean,
-        "reward_std": (sum((r - mean) ** 2 for r in scored) / len(scored)) ** 0.5 if scored else None,
+    return {
         "reward_none": gs.skipped,
         "zero_std_group_frac": gs.zero_std_groups / max(gs.groups, 1),
-        "completion_len_mean": sum(lens) / len(lens), "completion_len_max": max(lens),
-        "truncated_frac": sum(s.truncated for s in samples) / len(samples),
-        "samples_trained": len(keep), "samples_skipped": sum(bool(s.skipped) for s in samples),
+        "samples_trained": len(keep),
         "loss": sum(st.loss for st in loss_stats) / max(rc.ppo_epochs, 1) if loss_stats else 0.0,
         "clip_frac": sum(st.clip_fraction * st.tokens for st in loss_stats) / ntok,
         "clip_low_frac": sum(st.clip_low_fraction * st.tokens for st in loss_stats) / ntok,
         "clip_high_frac": sum(st.clip_high_fraction * st.tokens for st in loss_stats) / ntok,
-        "t_generate": t1 - t0, "t_score": t2 - t1, "t_update": t3 - t2,
-        "rollout_tokens": sum(lens), "rollout_tokens_per_s": sum(lens) / max(t1 - t0, 1e-9),
+        "t_update": time.perf_counter() - t2,
     }
-    if rc.rollout == "agentic":
-        m["tool_calls_mean"] = sum(s.tool_calls for s in samples) / len(samples)
-        m["invalid_tool_calls"] = sum(s.invalid_tool_calls for s in samples)
-        m["turns_mean"] = sum(s.turns for s in samples) / len(samples)
+
+
+def grpo_step(policy, tok, records: list[dict[str, Any]], rc: RLConfig, updater: Updater, make_env=None,
+              judge: JudgeReward | None = None, reward_model: RewardModel | None = None) -> StepResult:
+    """Sample ``group_size`` completions per record, score, and take one optimiser step (``ppo_epochs`` passes)."""
+    samples, t_gen, t_score = sample_and_score(policy, tok, records, rc, make_env, judge, reward_model)
+    m = {**sample_metrics(samples, rc), **grpo_update(policy, tok, samples, rc, updater), "t_generate": t_gen,
+         "t_score": t_score}
+    m["rollout_tokens_per_s"] = m["rollout_tokens"] / max(t_gen, 1e-9)
     return StepResult(m, samples)
 
 
