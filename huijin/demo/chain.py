@@ -150,7 +150,7 @@ def stage_metrics(s: DemoState) -> dict[str, dict[str, object]]:
         "bpb_general": {"kind": "bpb", "version": s.refs["general_heldout"]},
         "numeric_acc": {"kind": "reward", "version": s.refs["rl_heldout"], "max_new_tokens": 48},
         "tool_success": {"kind": "agentic", "version": s.refs["agentic_rl_heldout"], "max_new_tokens": 48,
-                         "max_total_tokens": 1024},
+                         "max_total_tokens": 1536, "max_turns": 2},  # as the agentic stage (recipes/stages/tiny.yaml)
     }
 
 
