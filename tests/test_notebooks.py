@@ -125,4 +125,5 @@ def test_training(demo_store: Path, kernel_dirs: Path) -> None:
         assert r["run_id"] in text
     suite = next(iter(store.runs.get(runs[0]["run_id"])["metrics"]["eval"]))
     assert f"suite: {suite}" in text and "overall" in text  # the ablation table
-    assert figures(nb) >= 2  # loss/reward curves, ablation chart
+    assert "stage metrics: bpb_finance, bpb_general, numeric_acc, tool_success" in text  # held-out metrics table
+    assert figures(nb) >= 3  # loss/reward curves, ablation chart, stage metrics with intervals
