@@ -144,13 +144,15 @@ def step_holdout_tasks(s: DemoState) -> None:
 
 
 def stage_metrics(s: DemoState) -> dict[str, dict[str, object]]:
-    """What each stage targets, on the held-out versions (stored in every run, shown by `eval compare`)."""
+    """What each stage targets, on the held-out versions (stored in every run, shown by `eval compare`);
+    ``--quick`` scores fewer items (wider intervals)."""
+    lim = {"limit": 8} if s.quick else {}
     return {
         "bpb_finance": {"kind": "bpb", "version": s.refs["web_fin_heldout"]},
         "bpb_general": {"kind": "bpb", "version": s.refs["general_heldout"]},
-        "numeric_acc": {"kind": "reward", "version": s.refs["rl_heldout"], "max_new_tokens": 48},
+        "numeric_acc": {"kind": "reward", "version": s.refs["rl_heldout"], "max_new_tokens": 48, **lim},
         "tool_success": {"kind": "agentic", "version": s.refs["agentic_rl_heldout"], "max_new_tokens": 48,
-                         "max_total_tokens": 1536, "max_turns": 2},  # as the agentic stage (recipes/stages/tiny.yaml)
+                         "max_total_tokens": 1536, "max_turns": 2, **lim},  # as the agentic stage (recipes/stages/tiny.yaml)
     }
 
 
