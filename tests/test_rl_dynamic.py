@@ -161,3 +161,16 @@ def test_has_signal():
 
     assert has_signal([0.0, 1.0]) and not has_signal([1.0, 1.0]) and not has_signal([None, 1.0])
     assert has_signal([None, 0.0, 0.5])
+
+
+def test_rl_config_checks():
+    from training.plan import PlanError
+    from training.stages import check_config, stage_config
+
+    cfg = stage_config("reasoning_rl", "tiny")
+    assert cfg["keep_checkpoints"] == 3 and cfg["dynamic_sampling_max_batches"] == 0
+    check_config("reasoning_rl", cfg)
+    for bad in ({"dynamic_sampling_max_batches": -1}, {"difficulty_min": 1.5}, {"overlong_buffer": "x"},
+                {"difficulty_min": 0.8, "difficulty_max": 0.2}):
+        with pytest.raises(PlanError, match="stage reasoning_rl"):
+            check_config("reasoning_rl", {**cfg, **bad})

@@ -68,7 +68,8 @@ def stage_config(stage: str, model: str, overrides: dict[str, Any] | None = None
 # error naming the stage and key, not a ZeroDivisionError deep inside a rank.
 POSITIVE_INTS = ("seq_len", "micro_batch", "grad_accum", "prompts_per_step", "group_size", "max_new_tokens",
                  "max_total_tokens", "max_turns", "update_micro_batch", "ppo_epochs")
-NON_NEGATIVE_INTS = ("warmup_steps", "save_every", "eval_every", "keep_checkpoints")
+NON_NEGATIVE_INTS = ("warmup_steps", "save_every", "eval_every", "keep_checkpoints", "dynamic_sampling_max_batches",
+                     "overlong_buffer")
 POSITIVE_NUMBERS = ("lr", "epochs")
 
 
@@ -91,6 +92,13 @@ def check_config(stage: str, cfg: dict[str, Any]) -> None:
         v = cfg.get(k)
         if k in cfg and not (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0):
             raise bad(k, "a positive number")
+    for k in ("difficulty_min", "difficulty_max"):
+        v = cfg.get(k)
+        if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1):
+            raise bad(k, "a number in [0, 1], or null")
+    lo, hi = cfg.get("difficulty_min"), cfg.get("difficulty_max")
+    if lo is not None and hi is not None and lo > hi:
+        raise PlanError(f"stage {stage}: difficulty_min {lo} is above difficulty_max {hi}")
 
 
 class LMStage(Stage):
