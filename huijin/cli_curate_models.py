@@ -55,11 +55,6 @@ def _progress(it, desc: str):
     return tqdm(it, desc=desc, unit=" rec", mininterval=0.5, leave=False, delay=1.0)  # no bar for quick runs
 
 
-def _parents(store, input_: str) -> list[str]:
-    """The input version is the parent; a file input is named in the recipe instead."""
-    return [] if _is_file(input_) else [store.resolve(input_).ref]
-
-
 def _is_file(spec: str) -> bool:
     from curation.classify.records import parse_source
 
@@ -123,32 +118,21 @@ def classify_cmd(
     store: str = StoreOpt,
 ) -> None:
     """Score records with a classifier (probability of the positive class)."""
-    from collections import Counter
-
-    from curation.classify.model import FastTextModel, resolve_model_path
-    from curation.classify.records import iter_source, write_jsonl
-    from curation.classify.step import score_records
+    from curation.classify.records import write_jsonl
+    from curation.classify.versions import classify_source, write_scored_version
 
     if output is None and version is None:
         fail("give --output OUT.jsonl and/or --version NAME")
     s = None if _is_file(input_) and not version and Path(model).exists() else open_store(store)
-    clf = FastTextModel(resolve_model_path(model, s), name)
-    counts: Counter = Counter()
-    records = score_records(_progress(iter_source(input_, s), "classify"), clf,
-                            thresholds=_pairs(threshold, "--threshold", float), default_threshold=default_threshold,
-                            counts=counts)
-    rows = list(records)
+    clf, rows, counts = classify_source(model, input_, s, thresholds=_pairs(threshold, "--threshold", float),
+                                        default_threshold=default_threshold, score_name=name,
+                                        wrap=lambda it: _progress(it, "classify"))
     if output:
         write_jsonl(output, rows)
     ref = None
     if version:
-        from curation.classify.records import write_version
-
-        recipe = {"op": "classify", "model": model, "score": clf.name, "thresholds": threshold,
-                  "default_threshold": default_threshold, "input": input_}
-        kind = "doc" if _is_file(input_) else s.resolve(input_).kind  # sft/rl: scores go into meta
-        ref = write_version(s, version, kind, rows, _parents(s, input_), recipe,
-                            {f"{clf.name}_below_threshold": counts["dropped_below_threshold"]}, counts["input"]).ref
+        ref = write_scored_version(s, version, input_, model, clf, rows, counts, threshold, default_threshold,
+                                   {"input": input_}).ref
     scores = [r["scores"][clf.name] for r in rows]
     print_table([{"input": counts["input"], "kept": counts["kept"], "dropped": counts["dropped_below_threshold"],
                   "mean score (kept)": sum(scores) / len(scores) if scores else None, "output": str(output or ""),
@@ -171,8 +155,13 @@ def decontaminate_cmd(
     store: str = StoreOpt,
 ) -> None:
     """Remove or flag records that contain benchmark test items."""
-    from curation.classify.records import iter_source, write_jsonl
-    from curation.decontam import DecontamReport, DecontConfig, build_index, decontaminate_records
+    from curation.classify.records import write_jsonl
+    from curation.decontam import (
+        DecontConfig,
+        build_index,
+        decontaminate_source,
+        write_decontaminated_version,
+    )
 
     if output is None and version is None:
         fail("give --output OUT.jsonl and/or --version NAME")
@@ -181,25 +170,13 @@ def decontaminate_cmd(
     cfg = DecontConfig(n_en=n_en, n_zh=n_zh, parts=tuple(p.strip() for p in parts.split(",") if p.strip()))
     index = build_index(_pairs(benchmark, "--benchmark"), cfg)
     s = None if _is_file(input_) and not version else open_store(store)
-    rep = DecontamReport(index, mode)
-    rows = list(decontaminate_records(_progress(iter_source(input_, s), "decontaminate"), index, mode, rep))
+    rows, rep = decontaminate_source(index, input_, s, mode, wrap=lambda it: _progress(it, "decontaminate"))
     if output:
         write_jsonl(output, rows)
     ref = None
     if version:
-        from curation.classify.records import write_version
-
-        kind = "doc" if _is_file(input_) else s.resolve(input_).kind
-        drops: dict[str, int] = {}
-        if mode == "remove":
-            for f in rep.flagged:
-                key = "contaminated:" + "+".join(f["benchmarks"])
-                drops[key] = drops.get(key, 0) + 1
-        summary = {k: v for k, v in rep.to_dict().items() if k != "flagged"}  # which items leaked, per benchmark
-        recipe = {"op": "decontaminate", "mode": mode, "benchmarks": benchmark, "config": summary["config"],
-                  "input": input_}
-        ref = write_version(s, version, kind, rows, _parents(s, input_), recipe, drops, rep.counts["input"],
-                            extra={"decontamination": summary}).ref
+        ref = write_decontaminated_version(s, version, input_, rows, rep,
+                                           {"benchmarks": benchmark, "input": input_}).ref
     doc = rep.to_dict()
     doc["version"] = ref
     report.parent.mkdir(parents=True, exist_ok=True)

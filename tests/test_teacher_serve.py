@@ -39,9 +39,9 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> None
 
 def test_client_against_transformers_serve(tmp_path):
     from synthesis.teachers import Endpoint, Request, RequestCache, TeacherClient
-    from synthesis.testing.tiny_model import build_tiny_model
+    from training.tiny import tiny_chat_model
 
-    model = build_tiny_model(tmp_path / "tiny")
+    model = tiny_chat_model(tmp_path / "tiny")
     exe = shutil.which("transformers", path=str(Path(sys.executable).parent)) or "transformers"
     port = _free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}

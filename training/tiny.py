@@ -1,6 +1,7 @@
-"""The `--model tiny` path: a BPE tokenizer trained on local text and a random-init small Llama.
+"""The one tiny model: a BPE tokenizer trained on local text and a random-init small Llama (offline, seconds).
 
-Nothing is downloaded: the tokenizer is trained with `tokenizers` on the snapshot's CPT text and given a
+Used by the `--model tiny` path, the RL toy task, benchmarks, and tests (including ``transformers serve`` as a
+real OpenAI-compatible teacher: ``tiny_chat_model``). Nothing is downloaded: the tokenizer is trained with `tokenizers` on the snapshot's CPT text and given a
 ChatML-style chat template that renders tools and tool calls and marks assistant turns with
 ``{% generation %}`` so `apply_chat_template(..., return_assistant_tokens_mask=True)` works.
 """
@@ -77,3 +78,20 @@ def build_tiny_model(tokenizer_dir: str | Path, out_dir: str | Path, seed: int =
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+DEFAULT_TEXT = [
+    "Revenue rose 12% to $1.2 million in 2023 while operating margin fell to 8.5%.",
+    "The bank's net interest income increased by 25 basis points year over year.",
+    "Total assets were 3,456 million and liabilities were 2,100 million at year end.",
+    "Answer: 42. The ratio of debt to equity is 0.6 and the dividend yield is 3.1%.",
+]
+
+
+def tiny_chat_model(out_dir: str | Path, texts: Iterable[str] | None = None, vocab_size: int = 512, seed: int = 0,
+                    overrides: dict[str, Any] | None = None) -> Path:
+    """Tokenizer (trained on ``texts``, default a few financial sentences) and model saved together in ``out_dir``:
+    one folder that ``from_pretrained`` and ``transformers serve`` load."""
+    out = Path(out_dir)
+    tok_dir = train_tokenizer(list(texts or DEFAULT_TEXT) * 20, out / "_tokenizer", vocab_size=vocab_size)
+    return build_tiny_model(tok_dir, out, seed=seed, overrides=overrides)

@@ -4,7 +4,15 @@ datatrove filter (``curation.decontam.step:DecontaminationFilter``) and a record
 
 from .index import DecontConfig, Match, NgramIndex, build_index
 from .loaders import BenchItem, load_benchmark
-from .step import DecontaminationFilter, DecontamReport, decontaminate_records, decontaminate_version
+from .step import (
+    DecontaminationFilter,
+    DecontamReport,
+    decontaminate_records,
+    decontaminate_source,
+    decontaminate_version,
+    write_decontaminated_version,
+)
 
 __all__ = ["BenchItem", "DecontConfig", "DecontamReport", "DecontaminationFilter", "Match", "NgramIndex",
-           "build_index", "decontaminate_records", "decontaminate_version", "load_benchmark"]
+           "build_index", "decontaminate_records", "decontaminate_source", "decontaminate_version",
+           "write_decontaminated_version", "load_benchmark"]

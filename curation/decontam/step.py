@@ -9,7 +9,7 @@ second for the four shared dev sets).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict
 from typing import Any
 
@@ -118,21 +118,42 @@ def decontaminate_records(records: Iterable[tuple[str, dict[str, Any]]], index: 
         yield rec
 
 
-def decontaminate_version(store, index: NgramIndex, ref: str, name: str, mode: str = "remove",
-                          recipe: dict[str, Any] | None = None) -> tuple[Any, DecontamReport]:
-    """Decontaminate a doc/sft/rl version into a new version of the same kind (parent: ``ref``); drops are
-    counted per benchmark combination (``contaminated:finqa+tatqa``)."""
-    from ..classify.records import iter_source, write_version
+def decontaminate_source(index: NgramIndex, source: str, store=None, mode: str = "remove",
+                         wrap: Callable[[Iterable], Iterable] | None = None) -> tuple[list[dict[str, Any]], DecontamReport]:
+    """Decontaminate every record of ``source`` (a JSONL/Parquet file or a catalog ref): ``(kept rows, report)``.
+    ``wrap`` wraps the record stream (progress)."""
+    from ..classify.records import iter_source
 
-    src = store.resolve(ref)
     rep = DecontamReport(index, mode)
-    rows = list(decontaminate_records(iter_source(src.ref, store), index, mode, rep))
+    records = iter_source(source, store)
+    rows = list(decontaminate_records(wrap(records) if wrap else records, index, mode, rep))
+    return rows, rep
+
+
+def write_decontaminated_version(store, name: str, source: str, rows: list[dict[str, Any]], rep: DecontamReport,
+                                 recipe: dict[str, Any] | None = None):
+    """The kept rows as a version of the input's kind (a file input: ``doc``, named in the recipe; a version
+    input: its parent); drops are counted per benchmark combination (``contaminated:finqa+tatqa``)."""
+    from ..classify.records import parse_source, write_version
+
+    if parse_source(source).is_file:
+        kind, parents = "doc", []
+    else:
+        src = store.resolve(source)
+        kind, parents = src.kind, [src.ref]
     drops: dict[str, int] = {}
-    if mode == "remove":
+    if rep.mode == "remove":
         for f in rep.flagged:
             key = "contaminated:" + "+".join(f["benchmarks"])
             drops[key] = drops.get(key, 0) + 1
-    rec = {"op": "decontaminate", "mode": mode, "config": asdict(index.config), **(recipe or {})}
-    m = write_version(store, name, src.kind, rows, [src.ref], rec, drops, rep.counts["input"],
-                      extra={"decontamination": {k: v for k, v in rep.to_dict().items() if k != "flagged"}})
-    return m, rep
+    rec = {"op": "decontaminate", "mode": rep.mode, "config": asdict(rep.index.config), **(recipe or {})}
+    return write_version(store, name, kind, rows, parents, rec, drops, rep.counts["input"],
+                         extra={"decontamination": {k: v for k, v in rep.to_dict().items() if k != "flagged"}})
+
+
+def decontaminate_version(store, index: NgramIndex, ref: str, name: str, mode: str = "remove",
+                          recipe: dict[str, Any] | None = None) -> tuple[Any, DecontamReport]:
+    """Decontaminate a doc/sft/rl version into a new version of the same kind (parent: ``ref``)."""
+    ref = store.resolve(ref).ref
+    rows, rep = decontaminate_source(index, ref, store, mode)
+    return write_decontaminated_version(store, name, ref, rows, rep, recipe), rep
