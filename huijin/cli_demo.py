@@ -22,7 +22,7 @@ def demo(
     from .demo.report import print_report
 
     t0 = time.time()
-    s = open_store(store or "./huijin-store")
+    s = open_store(store)
     console.rule("[bold]huijin demo")
     state = run_chain(s, workdir, quick=quick, console=console, seed=seed)
     print_report(state, console)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from .apps import synth, taxonomy, verify
-from .common import JsonOpt, StoreOpt, console, fail, open_store, print_json, print_table
+from .common import JsonOpt, StoreOpt, console, fail, open_store, print_json, print_table, store_root
 
 TaxFileOpt = typer.Option(None, "--file", help="taxonomy YAML (default: the built-in one)")
 EndpointsOpt = typer.Option(None, "--endpoints", "--teachers", help="teacher endpoints YAML (default "
@@ -17,12 +17,9 @@ CacheHelp = "request cache file (default <store>/cache/teacher.sqlite, the one `
 
 def _cache_path(cache: Path | None, store: str | None) -> Path:
     """The request cache: as given, else the store's (shared with `huijin synth run`)."""
-    import os
-
     if cache is not None:
         return cache
-    root = Path(store or os.environ.get("HUIJIN_STORE") or "./huijin-store").expanduser()
-    return root / "cache" / "teacher.sqlite"  # path only: no catalog connection while a run may hold it
+    return Path(store_root(store).removeprefix("file://")).expanduser() / "cache" / "teacher.sqlite"  # path only: no catalog connection while a run may hold it
 
 
 # -- taxonomy -----------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from .apps import synth
-from .common import JsonOpt, StoreOpt, console, fail, open_store, print_json, print_table
+from .common import JsonOpt, StoreOpt, console, fail, open_store, parse_sets, print_json, print_table
 
 
 @synth.command("run")
@@ -30,18 +30,11 @@ def synth_run(
     json_: bool = JsonOpt,
 ) -> None:
     """Run a synthesis recipe: generate, verify, label by taxonomy leaf and write versions with provenance."""
-    import yaml
-
     from synthesis.generators import RecipeError, run
 
     if set(regenerate) - {"length", "failed"}:
         fail(f"--regenerate takes length or failed, got {', '.join(regenerate)}")
-    overrides = {}
-    for item in set_:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            fail(f"--set takes KEY=VALUE, got {item!r}")
-        overrides[key.strip()] = yaml.safe_load(value)
+    overrides = parse_sets(set_, nest=False)  # recipe keys are flat: generate.per_table is one (unknown) key
     s = open_store(store)
     try:
         report = run(recipe, s, name=name, limit=limit, endpoint=endpoint, seed=seed, teachers_file=teachers,

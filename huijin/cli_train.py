@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext, redirect_stdout
@@ -12,7 +11,7 @@ from pathlib import Path
 import typer
 
 from .apps import train
-from .common import JsonOpt, StoreOpt, fail, open_store, print_json, print_table
+from .common import JsonOpt, StoreOpt, fail, open_store, parse_sets, print_json, print_table
 
 
 @train.command("tokenize")
@@ -36,28 +35,6 @@ def tokenize(
     row = {"version": m.ref, "parent": parent, "docs": m.rows, "tokens": m.tokens, "shards": len(m.shards),
            "tokenizer_sha256": m.recipe["tokenizer_sha256"][:16], "hash": m.hash}
     print_json(row) if as_json else print_table([row], title="tokens version")
-
-
-_SCI_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-
-
-def _parse_sets(sets: list[str]) -> dict:
-    import yaml
-
-    out: dict = {}
-    for item in sets:
-        key, sep, val = item.partition("=")
-        if not sep:
-            fail(f"--set {item!r}: expected KEY=VALUE or STAGE.KEY=VALUE")
-        target = out
-        *parents, leaf = key.split(".")
-        for p in parents:
-            target = target.setdefault(p, {})
-        parsed = yaml.safe_load(val)
-        if isinstance(parsed, str) and _SCI_FLOAT.fullmatch(parsed):
-            parsed = float(parsed)  # YAML 1.1 reads 1e-5 (no dot) as a string; lr=1e-5 means a number
-        target[leaf] = parsed
-    return out
 
 
 @contextmanager
@@ -126,7 +103,7 @@ def run(
         if not config.exists():
             fail(f"--config {config} does not exist")
         overrides = yaml.safe_load(config.read_text()) or {}
-    for k, v in _parse_sets(sets).items():
+    for k, v in parse_sets(sets).items():
         overrides[k] = {**overrides.get(k, {}), **v} if isinstance(v, dict) and isinstance(overrides.get(k), dict) else v
     s = open_store(store, create=False)
     names = [x.strip() for x in stages.split(",") if x.strip()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -16,14 +17,45 @@ from rich.table import Table
 console = Console(width=None if sys.stdout.isatty() else 150)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
 
-StoreOpt = typer.Option(None, "--store", envvar="HUIJIN_STORE", help="store root (default ./huijin-store)")
+DEFAULT_STORE = "./huijin-store"
+StoreOpt = typer.Option(None, "--store", envvar="HUIJIN_STORE", help=f"store root (default {DEFAULT_STORE})")
 JsonOpt = typer.Option(False, "--json", help="print JSON instead of a table")
+
+
+def store_root(store: str | None) -> str:
+    """The one default-store rule: --store, else $HUIJIN_STORE, else ./huijin-store (the root only, nothing opened)."""
+    return str(store or os.environ.get("HUIJIN_STORE") or DEFAULT_STORE)
 
 
 def open_store(store: str | None, create: bool = True):
     from catalogs import Store
 
-    return Store.open(store or os.environ.get("HUIJIN_STORE") or "./huijin-store", create=create)
+    return Store.open(store_root(store), create=create)
+
+
+_SCI_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def parse_sets(items: Sequence[str], nest: bool = True) -> dict[str, Any]:
+    """``--set KEY=VALUE`` overrides, values read as YAML scalars (``1e-5`` is a number, not YAML 1.1's string).
+    With ``nest``, ``STAGE.KEY=VALUE`` becomes ``{STAGE: {KEY: VALUE}}``; without, the dotted key stays one key."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, val = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            fail(f"--set {item!r}: expected KEY=VALUE" + (" or STAGE.KEY=VALUE" if nest else ""))
+        target = out
+        *parents, leaf = key.split(".") if nest else [key]
+        for p in parents:
+            target = target.setdefault(p, {})
+        parsed = yaml.safe_load(val)
+        if isinstance(parsed, str) and _SCI_FLOAT.fullmatch(parsed):
+            parsed = float(parsed)
+        target[leaf] = parsed
+    return out
 
 
 def print_json(obj: Any) -> None:

@@ -102,7 +102,8 @@ def test_run_cli_bad_numeric_settings_are_one_clear_line(store, tmp_path):
 
 
 def test_set_parses_scientific_floats():
-    from huijin.cli_train import _parse_sets
+    from huijin.common import parse_sets
 
-    assert _parse_sets(["sft.lr=1e-5", "lr=3.0e-4", "max_steps=20", "name=1e5x"]) == {
+    assert parse_sets(["sft.lr=1e-5", "lr=3.0e-4", "max_steps=20", "name=1e5x"]) == {
         "sft": {"lr": 1e-5}, "lr": 3e-4, "max_steps": 20, "name": "1e5x"}
+    assert parse_sets(["generate.per_table=3", " k =2"], nest=False) == {"generate.per_table": 3, "k": 2}
