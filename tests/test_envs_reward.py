@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from synthesis.envs import ToolEnv, rollout, tool_env_spec
+from synthesis.envs import ToolEnv, tool_env_spec
 from synthesis.generators import run
 from synthesis.generators.agentic_tasks import program_expression
 from synthesis.rewards import score
@@ -107,18 +107,6 @@ def test_score_registry_handles_tool_env():
     t = [{"role": "assistant", "content": "\\boxed{18.7\\%}"}]
     r = score(json.dumps(tool_env_spec(ANSWER, [])), t)
     assert r.score == 1.0  # a task that needs no tool: answering directly gets the tool term too
-
-
-def test_rollout_with_a_scripted_policy():
-    script = iter([{"content": None, "tool_calls": [call(1, "sql_query", SQL)]},
-                   {"content": None, "tool_calls": [call(2, "calculator", CALC)]},
-                   {"content": "Revenue grew \\boxed{18.70\\%}.", "tool_calls": None}])
-    task = {"prompt": [{"role": "user", "content": "growth?"}], "reward_spec": json.dumps(SPEC),
-            "env": json.dumps(CFG)}
-    with ToolEnv.from_record(task) as e:
-        ep = rollout(e, task, lambda msgs, tools: next(script))
-    assert ep.finished and ep.turns == 3 and ep.result.score == 1.0
-    assert [m["role"] for m in ep.messages] == ["user", "assistant", "tool", "assistant", "tool", "assistant"]
 
 
 def test_program_expression():

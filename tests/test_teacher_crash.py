@@ -21,7 +21,6 @@ RUN = r"""
 import sys
 from catalogs import Store
 from synthesis.teachers import Endpoint, Request, TeacherClient
-from synthesis.writing import SynthWriter
 
 base_url, cache, store_root, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 ep = Endpoint(name="fake", base_url=base_url, model="fake-model", api_key_env="HUIJIN_TEST_TEACHER_KEY",
@@ -30,13 +29,11 @@ client = TeacherClient(ep, cache=cache)
 reqs = [Request([{"role": "user", "content": f"question {i}"}], id=str(i)) for i in range(n)]
 replies = client.run(reqs, progress=True)
 store = Store.open(store_root)
-with SynthWriter(store, "crash-sft", "sft", generator="crash-test", recipe={"endpoint": ep.public()},
-                 accounting=client.accounting) as w:
-    for r in replies:
-        if r.ok:
-            w.add({"messages": [{"role": "user", "content": "q"}, r.message()], "lang": "en"}, r)
-        else:
-            w.fail(f"teacher_failed: {r.error}", item=r.request_id, reply=r)
+with store.writer("crash-sft", "sft", recipe={"endpoint": ep.public()},
+                  extra={"teacher_accounting": client.accounting.to_dict()}) as w:
+    w.write([{"messages": [{"role": "user", "content": "q"}, r.message()], "lang": "en",
+              "source": {"generator": "crash-test", "teacher": r.teacher, "request_hash": r.request_hash}}
+             for r in replies if r.ok])
 print("DONE", w.manifest.ref, w.manifest.rows, flush=True)
 """
 
