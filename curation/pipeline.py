@@ -25,7 +25,7 @@ from .ledger import Ledger, Tap
 from .minhash import DedupParams, FastMinhashSignature
 from .readers import CurationReader
 from .recipe import Recipe, StepSpec, load_recipe
-from .sink import IntermediateReader, IntermediateWriter, VersionSink
+from .sink import IntermediateReader, IntermediateWriter, VersionPartWriter
 
 INDEX_KIND = "minhash-index"
 
@@ -108,13 +108,13 @@ def _plan(r: Recipe, inputs: list[str], name: str, store: Any, work: Path, stagi
     head = [reader, Tap(ledger, 0), *chain]
     parents = [i for fmt, i in _catalog_inputs(inputs, store)]
     if barrier is None:
-        sink = VersionSink(str(staging), ledger, labelled, prefix="s1", kind=r.kind)
-        return Plan(r, name, [Stage("process", head + [sink], tasks)], work, staging, parents, list(inputs))
+        part = VersionPartWriter(str(staging), ledger, labelled, prefix="s1", kind=r.kind)
+        return Plan(r, name, [Stage("process", head + [part], tasks)], work, staging, parents, list(inputs))
     params, opts = dedup_params(barrier)
     opts["against"] = list(against if against is not None else opts["against"])
     sig, mid, dups, labels = (work / d for d in ("sigs", "stage1", "dups", "labels"))
     stages = [Stage("process", head + [
-        VersionSink(str(staging), ledger, labelled, prefix="s1", kind=r.kind, write_rows=False, pass_through=True),
+        VersionPartWriter(str(staging), ledger, labelled, prefix="s1", kind=r.kind, write_rows=False, pass_through=True),
         FastMinhashSignature(str(sig), params, minhash=opts["near"]),
         IntermediateWriter(str(mid))], tasks)]
     if opts["near"]:
@@ -132,7 +132,7 @@ def _plan(r: Recipe, inputs: list[str], name: str, store: Any, work: Path, stagi
     chain2 = [dfilter, Tap(ledger2, first + 1), *chain_after]
     labelled2 = [("dedup", dfilter), *labelled_after]
     stages.append(Stage("final", [IntermediateReader(str(mid)), Tap(ledger2, first), *chain2,
-                                  VersionSink(str(staging), ledger2, labelled2, prefix="s4", kind=r.kind,
+                                  VersionPartWriter(str(staging), ledger2, labelled2, prefix="s4", kind=r.kind,
                                               count_inputs=False, first_tap=first)], tasks))
     if opts["near"]:
         from datatrove.pipeline.dedup.minhash import MinhashBuildIndex

@@ -13,8 +13,8 @@ Format::
     steps:                        # run in order; each item is one of
       - extract                   #   a registered short name without parameters
       - langid: {languages: [en, zh], threshold: 0.3}     # a short name with keyword parameters
-      - step: curation.classify.steps:FastTextScore       # a dotted import path `package.module:Class`
-        params: {model: fin-clf@1}                         #   with keyword parameters
+      - step: curation.classify.step:ClassifierScoreFilter  # a dotted import path `package.module:Class`
+        params: {model: fin-clf@1, thresholds: {en: 0.5}}     #   with keyword parameters
         label: finance_clf                                 #   optional: the name drops are counted under
       - dedup: {threshold: 0.8, exact: true, near: true, against: [fin-web@1]}
 
@@ -56,7 +56,7 @@ BARRIERS = {"dedup"}
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes" / "curation"
 
 
-class RecipeError(ValueError):
+class CurationRecipeError(ValueError):
     """A recipe that cannot be built; the message names the step."""
 
 
@@ -78,16 +78,16 @@ class StepSpec:
     def build(self) -> Any:
         target = REGISTRY.get(self.name, self.name)
         if ":" not in target:
-            raise RecipeError(f"step '{self.name}': not a registered step {sorted(REGISTRY)} nor 'package.module:Class'")
+            raise CurationRecipeError(f"step '{self.name}': not a registered step {sorted(REGISTRY)} nor 'package.module:Class'")
         mod_name, _, cls_name = target.partition(":")
         try:
             cls = getattr(importlib.import_module(mod_name), cls_name)
         except (ImportError, AttributeError) as e:
-            raise RecipeError(f"step '{self.name}': cannot import {target} ({e})") from None
+            raise CurationRecipeError(f"step '{self.name}': cannot import {target} ({e})") from None
         try:
             return cls(**self.params)
         except TypeError as e:
-            raise RecipeError(f"step '{self.name}': bad parameters {sorted(self.params)} ({e})") from None
+            raise CurationRecipeError(f"step '{self.name}': bad parameters {sorted(self.params)} ({e})") from None
 
 
 @dataclass
@@ -118,16 +118,16 @@ def _step(item: Any, i: int) -> StepSpec:
     if isinstance(item, dict) and "step" in item:
         unknown = set(item) - {"step", "params", "label"}
         if unknown:
-            raise RecipeError(f"step {i}: unknown keys {sorted(unknown)} (expected step, params, label)")
+            raise CurationRecipeError(f"step {i}: unknown keys {sorted(unknown)} (expected step, params, label)")
         params = item.get("params") or {}
         name = str(item["step"])
         return StepSpec(name, dict(params), item.get("label") or name.rpartition(":")[2])
     if isinstance(item, dict) and len(item) == 1:
         name, params = next(iter(item.items()))
         if params is not None and not isinstance(params, dict):
-            raise RecipeError(f"step {i} ({name}): parameters must be a mapping, got {type(params).__name__}")
+            raise CurationRecipeError(f"step {i} ({name}): parameters must be a mapping, got {type(params).__name__}")
         return StepSpec(str(name), dict(params or {}), str(name).rpartition(":")[2])
-    raise RecipeError(f"step {i}: expected a name, {{name: params}} or {{step:, params:}}, got {item!r}")
+    raise CurationRecipeError(f"step {i}: expected a name, {{name: params}} or {{step:, params:}}, got {item!r}")
 
 
 def load_recipe(recipe: str | Path | dict[str, Any]) -> Recipe:
@@ -138,18 +138,18 @@ def load_recipe(recipe: str | Path | dict[str, Any]) -> Recipe:
         if not path.exists() and (RECIPES_DIR / f"{recipe}.yaml").exists():
             path = RECIPES_DIR / f"{recipe}.yaml"
         if not path.exists():
-            raise RecipeError(f"recipe {recipe}: no such file (nor {RECIPES_DIR}/{recipe}.yaml)")
+            raise CurationRecipeError(f"recipe {recipe}: no such file (nor {RECIPES_DIR}/{recipe}.yaml)")
         source = str(path)
         recipe = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         if not isinstance(recipe, dict):
-            raise RecipeError(f"recipe {source}: top level must be a mapping")
+            raise CurationRecipeError(f"recipe {source}: top level must be a mapping")
     unknown = set(recipe) - {"name", "kind", "reader", "steps", "description"}
     if unknown:
-        raise RecipeError(f"recipe {source or '<dict>'}: unknown keys {sorted(unknown)}")
+        raise CurationRecipeError(f"recipe {source or '<dict>'}: unknown keys {sorted(unknown)}")
     steps = [_step(s, i) for i, s in enumerate(recipe.get("steps") or [])]
     barriers = [s for s in steps if s.is_barrier]
     if len(barriers) > 1:
-        raise RecipeError("a recipe may hold one dedup step")
+        raise CurationRecipeError("a recipe may hold one dedup step")
     labels = [s.label for s in steps]
     for s in steps:  # labels must be unique: they key the drop counts
         if labels.count(s.label) > 1:

@@ -1,6 +1,7 @@
 """Where a rank's documents end: a ``ShardWriter`` in the version's shared staging folder.
 
-``VersionSink`` converts datatrove ``Document``s to ``doc`` records, and at the end of its input writes the
+``VersionPartWriter`` writes one rank's part of the version: its documents as ``doc`` records (unless
+``write_rows=False``: the first stage of a dedup pipeline only accounts), and at the end of its input the
 rank's accounting (inputs, quarantine, drops by ``step:reason`` from ``ledger.py``) into its writer part, so
 that ``Store.commit`` sums every rank into one manifest. ``IntermediateWriter``/``Reader`` carry documents
 between the stages of a dedup pipeline in rank order (MinHash files refer to documents by position).
@@ -37,11 +38,12 @@ def to_record(doc: Document) -> dict[str, Any]:
             "scores": scores or None, "meta": json.dumps(meta, ensure_ascii=False, default=str, sort_keys=True)}
 
 
-class VersionSink(PipelineStep):
-    """Last step of a stage. ``write_rows``: records go to the shard writer; ``count_inputs``: the
-    reader's inputs and quarantine are this stage's; ``pass_through``: documents continue downstream."""
+class VersionPartWriter(PipelineStep):
+    """Last step of a stage: this rank's writer part (rows and/or accounting). ``write_rows``: records go to the
+    shard writer; ``count_inputs``: the reader's inputs and quarantine are this stage's; ``pass_through``:
+    documents continue downstream (then it is not the last step)."""
 
-    name = "💾 huijin version sink"
+    name = "💾 huijin version part"
     type = "💽 - WRITER"
 
     def __init__(self, staging: str, ledger: Ledger, steps: list[tuple[str, Any]], prefix: str, kind: str = "doc",

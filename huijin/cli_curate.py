@@ -56,7 +56,7 @@ def run(
 ) -> None:
     """Run a curation recipe and commit its output as a `doc` version (drops counted by step and reason)."""
     from curation.pipeline import run_recipe, summary
-    from curation.recipe import RecipeError
+    from curation.recipe import CurationRecipeError
 
     if tasks < 1 or workers < 1:
         fail(f"--tasks and --workers must be at least 1 (got {tasks}, {workers})")
@@ -72,7 +72,7 @@ def run(
         m = run_recipe(recipe, _inputs(inputs), name=name, store=s, executor=executor, tasks=tasks,
                        workers=workers, against=against or None, quiet=not verbose, on_stage=on_stage,
                        reader_options={**opts, "progress": not as_json}, partition=partition)
-    except (RecipeError, FileNotFoundError, ValueError) as e:
+    except (CurationRecipeError, FileNotFoundError, ValueError) as e:
         fail(str(e))
     if m is None:
         console.print(f"submitted to Slurm; the version appears when the commit job ends ({time.time() - t0:.1f}s)")

@@ -22,11 +22,11 @@ def _guard(fn):
         from catalogs.importer import ImportFailed
         from curation.classify.records import InputError
         from curation.decontam.loaders import BenchmarkFormatError
-        from curation.mixture.recipe import RecipeError
+        from curation.mixture.recipe import MixtureRecipeError
 
         try:
             return fn(*a, **k)
-        except (RefError, SchemaError, ImportFailed, InputError, BenchmarkFormatError, RecipeError,
+        except (RefError, SchemaError, ImportFailed, InputError, BenchmarkFormatError, MixtureRecipeError,
                 FileNotFoundError, ValueError) as e:
             msg = str(e)
             if len(msg) > 1 and msg[0] == msg[-1] and msg[0] in "'\"":  # KeyError-style repr

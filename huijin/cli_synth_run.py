@@ -30,7 +30,7 @@ def synth_run(
     json_: bool = JsonOpt,
 ) -> None:
     """Run a synthesis recipe: generate, verify, label by taxonomy leaf and write versions with provenance."""
-    from synthesis.generators import RecipeError, run
+    from synthesis.generators import SynthRecipeError, run
 
     if set(regenerate) - {"length", "failed"}:
         fail(f"--regenerate takes length or failed, got {', '.join(regenerate)}")
@@ -39,7 +39,7 @@ def synth_run(
     try:
         report = run(recipe, s, name=name, limit=limit, endpoint=endpoint, seed=seed, teachers_file=teachers,
                      progress=not json_, overrides=overrides, regenerate=tuple(regenerate))
-    except (RecipeError, ValueError, KeyError, FileNotFoundError) as e:
+    except (SynthRecipeError, ValueError, KeyError, FileNotFoundError) as e:
         fail(str(e))
         return
     except Exception as e:  # teacher errors (bad key, unknown model) stop the run with their message

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from curation.pipeline import find_index, plan_run, run_recipe, summary
-from curation.recipe import RecipeError, load_recipe
+from curation.recipe import CurationRecipeError, load_recipe
 
 
 def assert_balanced(m):
@@ -112,13 +112,13 @@ def test_recipe_errors_and_format(tmp_path):
     r = load_recipe("fin_web")
     before, barrier, after = r.split()
     assert barrier.name == "dedup" and [s.name for s in before][:2] == ["extract", "langid"] and after == []
-    with pytest.raises(RecipeError, match="not a registered step"):
+    with pytest.raises(CurationRecipeError, match="not a registered step"):
         load_recipe({"steps": ["no_such_step"]}).steps[0].build()
-    with pytest.raises(RecipeError, match="bad parameters"):
+    with pytest.raises(CurationRecipeError, match="bad parameters"):
         load_recipe({"steps": [{"langid": {"bogus": 1}}]}).steps[0].build()
-    with pytest.raises(RecipeError, match="one dedup"):
+    with pytest.raises(CurationRecipeError, match="one dedup"):
         load_recipe({"steps": ["dedup", "dedup"]})
-    with pytest.raises(RecipeError, match="unknown keys"):
+    with pytest.raises(CurationRecipeError, match="unknown keys"):
         load_recipe({"stepz": []})
 
 

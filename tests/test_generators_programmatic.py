@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from synthesis.generators import RecipeError, run, run_recipe
+from synthesis.generators import SynthRecipeError, run, run_recipe
 from synthesis.generators.imports import ImportRejected, import_question
 from synthesis.generators.solutions import solution_for
 from synthesis.generators.tables import iter_contexts, numeric_grid, parse_cell
@@ -187,11 +187,11 @@ def test_accepts_demo_tables_file(tmp_path, store):
 
 
 def test_recipe_errors_are_clear(store):
-    with pytest.raises(RecipeError, match="not found"):
+    with pytest.raises(SynthRecipeError, match="not found"):
         run({"generator": "programmatic_tables", "inputs": ["/nope/x.json"]}, store)
-    with pytest.raises(RecipeError, match="unknown generator"):
+    with pytest.raises(SynthRecipeError, match="unknown generator"):
         run({"generator": "nope"}, store)
-    with pytest.raises(RecipeError, match="no recipe"):
+    with pytest.raises(SynthRecipeError, match="no recipe"):
         run("does-not-exist", store)
 
 

@@ -340,9 +340,9 @@ def test_teacher_failures_are_quarantined_with_reason(teacher, store, docs):
 
 
 def test_teacher_recipe_without_endpoint_is_a_clear_error(store, docs):
-    from synthesis.generators import RecipeError
+    from synthesis.generators import SynthRecipeError
 
-    with pytest.raises(RecipeError, match="needs a teacher endpoint"):
+    with pytest.raises(SynthRecipeError, match="needs a teacher endpoint"):
         run({"generator": "annotate", "input": docs}, store)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from curation.mixture import RecipeError, build_mixture, estimate_tokens, load_recipe, recipe_from_dict
+from curation.mixture import MixtureRecipeError, build_mixture, estimate_tokens, load_recipe, recipe_from_dict
 from huijin.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,13 +107,13 @@ def test_tokenizer_counts(sources, tmp_path):
 
 
 def test_recipe_errors():
-    with pytest.raises(RecipeError, match="sum to 1"):
+    with pytest.raises(MixtureRecipeError, match="sum to 1"):
         recipe_from_dict({"sources": [{"ref": "a", "share": 0.5}, {"ref": "b", "share": 0.6}]})
-    with pytest.raises(RecipeError, match="needs 'ref' and 'share'"):
+    with pytest.raises(MixtureRecipeError, match="needs 'ref' and 'share'"):
         recipe_from_dict({"sources": [{"ref": "a"}]})
-    with pytest.raises(RecipeError, match="max_epochs"):
+    with pytest.raises(MixtureRecipeError, match="max_epochs"):
         recipe_from_dict({"sources": [{"ref": "a", "share": 1, "max_epochs": 0}]})
-    with pytest.raises(RecipeError, match="no source named"):
+    with pytest.raises(MixtureRecipeError, match="no source named"):
         load_recipe(DEFAULT_RECIPE, shares={"nope": 0.5})
 
 

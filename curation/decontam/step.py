@@ -28,13 +28,13 @@ class DecontaminationFilter(BaseFilter):
 
     The matches go to ``metadata["contamination"]`` as ``[{benchmark, item, part, ngrams, of}]``. Which
     benchmarks and items matched (in both modes) is counted in the step's stats, which a curation run's
-    ``VersionSink`` copies into the manifest's ``stats`` (see ``manifest_stats``): ``contamination``
+    ``VersionPartWriter`` copies into the manifest's ``stats`` (see ``manifest_stats``): ``contamination``
     ``{benchmark: docs}`` and ``contaminated_items`` ``{"benchmark:item": docs}``.
     """
 
     name = "🦠 huijin decontaminate"
     type = "🦠 - DECONT"
-    # stat-key prefix -> manifest stats group (read by curation.sink.VersionSink)
+    # stat-key prefix -> manifest stats group (read by curation.sink.VersionPartWriter)
     manifest_stats = {"contaminated_": "contamination", "item_matched_": "contaminated_items"}
 
     def __init__(self, benchmarks: dict[str, str], mode: str = "remove", formats: dict[str, str] | None = None,

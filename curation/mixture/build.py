@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .recipe import MixRecipe, RecipeError
+from .recipe import MixRecipe, MixtureRecipeError
 from .tokens import TokenCounter
 
 
@@ -44,10 +44,10 @@ def load_sources(store, recipe: MixRecipe, counter: TokenCounter,
     for s in recipe.sources:
         m = store.resolve(s.ref)
         if m.kind != "doc":
-            raise RecipeError(f"source {s.name}: {m.ref} is a '{m.kind}' version; a CPT mixture takes doc versions")
+            raise MixtureRecipeError(f"source {s.name}: {m.ref} is a '{m.kind}' version; a CPT mixture takes doc versions")
         rows = store.read_table(m).to_pylist()
         if not rows:
-            raise RecipeError(f"source {s.name}: {m.ref} has no documents")
+            raise MixtureRecipeError(f"source {s.name}: {m.ref} has no documents")
         progress(f"counting tokens of {m.ref} ({len(rows)} docs, {counter.method})")
         counts = []
         for i in range(0, len(rows), 2048):

@@ -22,7 +22,7 @@ import yaml
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes" / "mixture"
 
 
-class RecipeError(ValueError):
+class MixtureRecipeError(ValueError):
     """The mixture recipe is malformed; the message names the file and the field."""
 
 
@@ -49,35 +49,35 @@ class MixRecipe:
 
     def validate(self, where: str = "recipe") -> MixRecipe:
         if not self.sources:
-            raise RecipeError(f"{where}: 'sources' is empty")
+            raise MixtureRecipeError(f"{where}: 'sources' is empty")
         names = [s.name for s in self.sources]
         if len(set(names)) != len(names):
-            raise RecipeError(f"{where}: source names must be unique, got {names}")
+            raise MixtureRecipeError(f"{where}: source names must be unique, got {names}")
         for s in self.sources:
             if not (0 < s.share <= 1):
-                raise RecipeError(f"{where}: source {s.name}: share must be in (0, 1], got {s.share}")
+                raise MixtureRecipeError(f"{where}: source {s.name}: share must be in (0, 1], got {s.share}")
             if s.max_epochs <= 0:
-                raise RecipeError(f"{where}: source {s.name}: max_epochs must be > 0, got {s.max_epochs}")
+                raise MixtureRecipeError(f"{where}: source {s.name}: max_epochs must be > 0, got {s.max_epochs}")
         total = sum(s.share for s in self.sources)
         if abs(total - 1.0) > 1e-6:
-            raise RecipeError(f"{where}: shares must sum to 1, got {total:.6g} "
+            raise MixtureRecipeError(f"{where}: shares must sum to 1, got {total:.6g} "
                               f"({', '.join(f'{s.name}={s.share}' for s in self.sources)})")
         if self.total_tokens is not None and self.total_tokens <= 0:
-            raise RecipeError(f"{where}: total_tokens must be positive or null, got {self.total_tokens}")
+            raise MixtureRecipeError(f"{where}: total_tokens must be positive or null, got {self.total_tokens}")
         return self
 
 
 def recipe_from_dict(d: dict[str, Any], where: str = "recipe") -> MixRecipe:
     if not isinstance(d, dict) or "sources" not in d:
-        raise RecipeError(f"{where}: a mixture recipe is a mapping with a 'sources' list")
+        raise MixtureRecipeError(f"{where}: a mixture recipe is a mapping with a 'sources' list")
     known = {"sources", "total_tokens", "seed", "tokenizer", "name", "notes"}
     sources = []
     for i, s in enumerate(d["sources"] or []):
         if not isinstance(s, dict) or not {"ref", "share"} <= set(s):
-            raise RecipeError(f"{where}: sources[{i}] needs 'ref' and 'share' (and optionally name, max_epochs)")
+            raise MixtureRecipeError(f"{where}: sources[{i}] needs 'ref' and 'share' (and optionally name, max_epochs)")
         unknown = set(s) - {"name", "ref", "share", "max_epochs"}
         if unknown:
-            raise RecipeError(f"{where}: sources[{i}] has unknown keys {sorted(unknown)}")
+            raise MixtureRecipeError(f"{where}: sources[{i}] has unknown keys {sorted(unknown)}")
         sources.append(MixSource(name=str(s.get("name") or s["ref"]), ref=str(s["ref"]), share=float(s["share"]),
                                  max_epochs=float(s.get("max_epochs", 1.0))))
     total = d.get("total_tokens")
@@ -94,16 +94,16 @@ def load_recipe(path: str | Path, sources: dict[str, str] | None = None, shares:
     if not path.exists() and (RECIPES_DIR / f"{path.name}.yaml").exists() and path.name == str(path):
         path = RECIPES_DIR / f"{path.name}.yaml"  # a bare name: a recipe shipped in recipes/mixture/
     if not path.exists():
-        raise RecipeError(f"{path}: no such recipe file (nor {RECIPES_DIR / (path.stem + '.yaml')})")
+        raise MixtureRecipeError(f"{path}: no such recipe file (nor {RECIPES_DIR / (path.stem + '.yaml')})")
     try:
         d = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
-        raise RecipeError(f"{path}: invalid YAML ({e})") from None
+        raise MixtureRecipeError(f"{path}: invalid YAML ({e})") from None
     by_name = {str(s.get("name") or s.get("ref")): s for s in (d or {}).get("sources") or [] if isinstance(s, dict)}
     for key, values in (("ref", sources or {}), ("share", shares or {})):
         for name, v in values.items():
             if name not in by_name:
-                raise RecipeError(f"{path}: no source named {name!r} (sources: {sorted(by_name)})")
+                raise MixtureRecipeError(f"{path}: no source named {name!r} (sources: {sorted(by_name)})")
             by_name[name][key] = v
     d.update({k: v for k, v in overrides.items() if v is not None})
     return recipe_from_dict(d, str(path))

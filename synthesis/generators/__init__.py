@@ -9,7 +9,7 @@ document-grounded SFT, seeded evolution with leaf balancing, advisory dialogues,
 traces, LLM-authored RL tasks, agentic SFT trajectories, judge filtering and teacher annotation of documents.
 """
 
-from .context import RecipeError, RunContext
+from .context import RunContext, SynthRecipeError
 from .runner import GENERATORS, RunReport, load_recipe, run, run_recipe
 
-__all__ = ["GENERATORS", "RecipeError", "RunContext", "RunReport", "load_recipe", "run", "run_recipe"]
+__all__ = ["GENERATORS", "RunContext", "RunReport", "SynthRecipeError", "load_recipe", "run", "run_recipe"]

@@ -20,7 +20,7 @@ def shared_data_dir() -> Path:
     return Path(os.environ.get("HUIJIN_SHARED_DATA") or REPO.parent / "shared" / "data")
 
 
-class RecipeError(ValueError):
+class SynthRecipeError(ValueError):
     """A recipe is malformed or names something that does not exist; the message says which key."""
 
 
@@ -61,29 +61,29 @@ class RunContext:
         if isinstance(raw, str):
             raw = [raw]
         if not raw:
-            raise RecipeError(f"recipe {self.recipe_name!r}: 'inputs' lists no files")
+            raise SynthRecipeError(f"recipe {self.recipe_name!r}: 'inputs' lists no files")
         out = []
         for item in raw:
             p = resolve_path(str(item))
             if not p.is_file():
-                raise RecipeError(f"recipe {self.recipe_name!r}: input file {item!r} not found (looked at {p})")
+                raise SynthRecipeError(f"recipe {self.recipe_name!r}: input file {item!r} not found (looked at {p})")
             out.append(p)
         return out
 
     def input_version(self, key: str = "input") -> str:
         ref = self.recipe.get(key)
         if not ref:
-            raise RecipeError(f"recipe {self.recipe_name!r} needs '{key}: NAME@N' (a catalog version)")
+            raise SynthRecipeError(f"recipe {self.recipe_name!r} needs '{key}: NAME@N' (a catalog version)")
         return self.store.resolve(str(ref)).ref
 
     def input_manifest(self, key: str, kind: str) -> Manifest:
         """The recipe's input version under ``key``, resolved once, which must hold records of ``kind``."""
         ref = self.recipe.get(key)
         if not ref:
-            raise RecipeError(f"recipe {self.recipe_name!r} needs '{key}: NAME@N' (a catalog version)")
+            raise SynthRecipeError(f"recipe {self.recipe_name!r} needs '{key}: NAME@N' (a catalog version)")
         m = self.store.resolve(str(ref))
         if m.kind != kind:
-            raise RecipeError(f"recipe {self.recipe_name!r} reads a {kind} version as '{key}', {m.ref} is '{m.kind}'")
+            raise SynthRecipeError(f"recipe {self.recipe_name!r} reads a {kind} version as '{key}', {m.ref} is '{m.kind}'")
         return m
 
     def leaf(self, key: str) -> str:
@@ -94,7 +94,7 @@ class RunContext:
     def teacher(self):
         if self._teacher is None:
             if self._teacher_factory is None:
-                raise RecipeError(f"recipe {self.recipe_name!r} needs a teacher endpoint: pass --endpoint NAME "
+                raise SynthRecipeError(f"recipe {self.recipe_name!r} needs a teacher endpoint: pass --endpoint NAME "
                                   "(endpoints are listed in recipes/teachers.yaml)")
             self._teacher = self._teacher_factory()
         return self._teacher

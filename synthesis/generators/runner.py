@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .context import REPO, RecipeError, RunContext
+from .context import REPO, RunContext, SynthRecipeError
 from .records import Outputs
 
 if TYPE_CHECKING:
@@ -115,14 +115,14 @@ def load_recipe(recipe: str | Path | dict[str, Any]) -> tuple[dict[str, Any], st
         cand = RECIPES_DIR / (p.name if p.suffix in (".yaml", ".yml") else f"{p.name}.yaml")
         if not cand.is_file():
             known = sorted(x.stem for x in RECIPES_DIR.glob("*.yaml"))
-            raise RecipeError(f"no recipe {str(recipe)!r} (not a file, not one of {known})")
+            raise SynthRecipeError(f"no recipe {str(recipe)!r} (not a file, not one of {known})")
         p = cand
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
-        raise RecipeError(f"{p}: not valid YAML ({e})") from None
+        raise SynthRecipeError(f"{p}: not valid YAML ({e})") from None
     if not isinstance(data, dict):
-        raise RecipeError(f"{p}: a recipe is a YAML mapping")
+        raise SynthRecipeError(f"{p}: a recipe is a YAML mapping")
     return data, str(data.get("name") or p.stem)
 
 
@@ -153,7 +153,7 @@ def run(recipe: str | Path | dict[str, Any], store: Store, name: str | None = No
     data = _ReadKeys(data, **(overrides or {}))
     gen_name = data.get("generator")
     if gen_name not in GENERATORS:
-        raise RecipeError(f"recipe {rname!r}: unknown generator {gen_name!r}; one of {sorted(GENERATORS)}")
+        raise SynthRecipeError(f"recipe {rname!r}: unknown generator {gen_name!r}; one of {sorted(GENERATORS)}")
     module = importlib.import_module(f"{__package__}.{GENERATORS[gen_name]}")
     t0 = time.time()
     parents = list(data.get("parents") or [])
@@ -162,7 +162,7 @@ def run(recipe: str | Path | dict[str, Any], store: Store, name: str | None = No
             parents.append(store.resolve(str(data[key])).ref)
     if gen_name not in TEACHER_FREE:  # fail before any work (and before the progress line), not mid-run
         if endpoint is None:
-            raise RecipeError(f"recipe {rname!r} needs a teacher endpoint: pass --endpoint NAME (endpoints are "
+            raise SynthRecipeError(f"recipe {rname!r} needs a teacher endpoint: pass --endpoint NAME (endpoints are "
                               "listed in recipes/teachers.yaml)")
         if isinstance(endpoint, str):
             from synthesis.teachers import get_endpoint
