@@ -92,14 +92,20 @@ class CatalogIndex:
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
         if not self.path.exists():
             self.init()
-        if not self.lock.acquire_read_lock(blocking=True, timeout=self.lock_timeout):
-            raise TimeoutError(f"catalog {self.root} is locked by a writer (waited {self.lock_timeout}s)")
-        try:
+        with self.read_lock():
             con = duckdb.connect(str(self.path), read_only=True)
             try:
                 yield con
             finally:
                 con.close()
+
+    @contextmanager
+    def read_lock(self) -> Iterator[None]:
+        """The shared lock: writers wait while it is held, so hold it briefly (a copy, a short read)."""
+        if not self.lock.acquire_read_lock(blocking=True, timeout=self.lock_timeout):
+            raise TimeoutError(f"catalog {self.root} is locked by a writer (waited {self.lock_timeout}s)")
+        try:
+            yield
         finally:
             self.lock.release_read_lock()
 
