@@ -85,8 +85,13 @@ def plan_run(recipe: str | Path | dict | Recipe, inputs: list[str], name: str | 
     from catalogs import Store
 
     store = store or Store.open()
+    from catalogs.refs import check_name
+
     r = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
-    name = name or r.name
+    name = check_name(name or r.name)  # before any folder is made: the name is part of the work and staging paths
+    r.check()  # only allowed step classes, resolved before anything is created or run
+    if tasks < 1:
+        raise ValueError(f"tasks must be at least 1 (got {tasks})")
     work = Path(work_dir) if work_dir else store.root / "staging" / f"_work-{name}-{uuid.uuid4().hex[:12]}"
     work.mkdir(parents=True, exist_ok=True)
     staging = store.new_staging(name)

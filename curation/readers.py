@@ -3,8 +3,10 @@ plain text and catalog versions (doc/sft/rl).
 
 datatrove's own readers skip undecodable records and broken files with a log line; here every unreadable
 input is quarantined with its file, offset (byte offset for WARC, line/row number otherwise) and reason, so
-``inputs = kept + dropped + quarantined`` holds (see ``ledger.py``). Files are sharded over ranks
-round-robin on a sorted list, as datatrove's ``get_shard`` does.
+``inputs = kept + dropped + quarantined`` holds (see ``ledger.py``). A truncated archive (``.warc``/``.warc.gz``/
+``.arc.gz`` cut inside its last record, which warcio ends quietly) counts that partial record as one input
+quarantined as ``truncated_record: ...`` (whatever its record type); a cut inside a gzip trailer loses nothing.
+Files are sharded over ranks round-robin on a sorted list, as datatrove's ``get_shard`` does.
 """
 
 from __future__ import annotations
@@ -143,26 +145,38 @@ class CurationReader(PipelineStep):
         try:
             with open(path, "rb") as fh:
                 it = ArchiveIterator(fh, arc2warc=True)
+                cut = False
                 for record in it:
-                    doc, offset = self._warc_record(record, path, it, rank)
+                    doc, offset, cut = self._warc_record(record, path, it, rank)
                     if doc is not None:
                         yield doc
+                # warcio ends quietly when the last record's headers are cut short: left-over bytes are one record
+                end = it.offset
+                tail = fh.seek(0, 2) - end
+                if not cut and tail > 0 and _has_content(fh, end, path):
+                    self._bad(rank, f"truncated_record: {tail} bytes after the last whole record", path, end)
         except Exception as e:  # warcio, gzip and zlib raise many types for broken archives
             # the rest of a broken archive cannot be resynchronised: one quarantine entry for it
             self._bad(rank, f"bad_warc: {type(e).__name__}: {str(e).strip().splitlines()[0][:200]}", path, offset)
 
-    def _warc_record(self, record: Any, path: str, it: Any, rank: int) -> tuple[Document | None, int]:
+    def _warc_record(self, record: Any, path: str, it: Any, rank: int) -> tuple[Document | None, int, bool]:
+        """The record's document (or None), its offset, and whether it was cut short (then quarantined)."""
         # the payload must be read before get_record_offset(), which skips to the record's end
         try:
             payload = record.content_stream().read()
             error = None
         except Exception as e:
             payload, error = b"", e
-        offset = it.get_record_offset()
+        offset = it.get_record_offset()  # drains the record: its LimitReader then says whether bytes were missing
+        short = _truncated(record)
+        if short:  # a truncated archive: the last record ends early (counted as an input, quarantined)
+            url = (record.rec_headers.get_header("WARC-Target-URI") or "").strip("<>") or None
+            self._bad(rank, f"truncated_record: {short}", path, offset, url)
+            return None, offset, True
         if record.rec_type not in ("response", "resource", "conversion"):
             self.stat_update(f"skipped_{record.rec_type}")  # requests, warcinfo, metadata, revisits: not documents
-            return None, offset
-        return self._warc_payload(record, payload, error, path, offset, rank), offset
+            return None, offset, False
+        return self._warc_payload(record, payload, error, path, offset, rank), offset, False
 
     def _warc_payload(self, record: Any, payload: bytes, error: Exception | None, path: str, offset: int,
                       rank: int) -> Document | None:
@@ -315,6 +329,39 @@ class CurationReader(PipelineStep):
             doc = self._from_record(rec, m.ref, n, rank, kind=m.kind)
             if doc is not None:
                 yield doc
+
+
+def _truncated(record: Any) -> str:
+    """Why a warcio record is incomplete ('' when whole): headers cut before Content-Length, or a short body.
+
+    Call after the record was drained (``get_record_offset``): its ``LimitReader`` then holds the bytes missing."""
+    length = (record.rec_headers.get_header("Content-Length") or "").strip()
+    if record.rec_type is None or not length.isdigit():
+        return f"{record.rec_type or 'unknown'} record headers cut short (no Content-Length)"
+    missing = getattr(record.raw_stream, "limit", 0)
+    if isinstance(missing, int) and missing > 0:
+        return f"{record.rec_type} record is {missing} bytes short"
+    return ""
+
+
+def _has_content(fh: Any, start: int, path: str) -> bool:
+    """Whether the bytes of ``fh`` from ``start`` hold more than blank padding (a gzip tail: once inflated)."""
+    import zlib
+
+    fh.seek(start)
+    raw = fh.read(1 << 20)
+    if not path.lower().endswith(".gz"):
+        return bool(raw.strip(b"\x00\r\n\t "))
+    while raw.strip(b"\x00"):  # each gzip member must be whole and hold only blank lines
+        d = zlib.decompressobj(47)
+        try:
+            out = d.decompress(raw)
+        except zlib.error:
+            return True
+        if not d.eof or out.strip(b"\x00\r\n\t "):
+            return True
+        raw = d.unused_data
+    return False
 
 
 def _int(x: Any) -> int | None:

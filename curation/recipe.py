@@ -18,7 +18,14 @@ Format::
         label: finance_clf                                 #   optional: the name drops are counted under
       - dedup: {threshold: 0.8, exact: true, near: true, against: [fin-web@1]}
 
-Any datatrove ``PipelineStep`` (or datatrove-style callable) works as a step: filters count drops by reason
+Which steps may run (checked when the recipe is loaded, before any file is written or step built): a registered
+short name (``REGISTRY``; Python code extends it with ``register_step``, which may name any datatrove-style
+callable), or a dotted ``package.module:Class`` that is a datatrove ``PipelineStep`` subclass in an allowed
+package (``STEP_PACKAGES``: datatrove, curation; add one with ``register_step_package`` or
+``HUIJIN_STEP_PACKAGES=pkg1,pkg2``). Anything else (``os:system``, a function, a module outside the list) is
+refused with a ``CurationRecipeError`` naming the step; a module outside the list is not even imported.
+
+Any datatrove ``PipelineStep`` works as a step: filters count drops by reason
 through their ``dropped_<reason>`` stats, and whatever else a step removes is counted as ``<label>:other``,
 so ``inputs = kept + dropped + quarantined`` always holds. A step that scores documents writes
 ``doc.metadata["scores"][name] = probability``: the ``scores`` column of the version gets it (``lang`` holds
@@ -30,6 +37,7 @@ between, and steps after it run in the last stage. Short names are registered wi
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +61,10 @@ REGISTRY: dict[str, str] = {
     "dt_pii": "datatrove.pipeline.formatters:PIIFormatter",
 }
 BARRIERS = {"dedup"}
+# A dotted ``package.module:Class`` in a recipe must live under one of these packages (more: register_step_package
+# or $HUIJIN_STEP_PACKAGES) and be a datatrove ``PipelineStep`` subclass; registered short names are trusted.
+STEP_PACKAGES: set[str] = {"datatrove", "curation"}
+STEP_PACKAGES_ENV = "HUIJIN_STEP_PACKAGES"
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes" / "curation"
 
 
@@ -75,19 +87,59 @@ class StepSpec:
     def is_barrier(self) -> bool:
         return self.name in BARRIERS
 
-    def build(self) -> Any:
-        target = REGISTRY.get(self.name, self.name)
-        if ":" not in target:
+    def resolve(self) -> Any:
+        """The step's class, checked without instantiating or running anything (see ``STEP_PACKAGES``)."""
+        if self.name in REGISTRY:
+            target, trusted = REGISTRY[self.name], True
+        else:
+            target, trusted = self.name, False
+        if not isinstance(target, str) or ":" not in target:
             raise CurationRecipeError(f"step '{self.name}': not a registered step {sorted(REGISTRY)} nor 'package.module:Class'")
         mod_name, _, cls_name = target.partition(":")
+        if not trusted and not _allowed_module(mod_name):
+            raise CurationRecipeError(
+                f"step '{self.name}': module {mod_name!r} is not an allowed step package {sorted(step_packages())} "
+                f"(add one with register_step_package() or ${STEP_PACKAGES_ENV}=pkg1,pkg2)")
+        if not cls_name.isidentifier():
+            raise CurationRecipeError(f"step '{self.name}': {cls_name!r} is not a class name")
         try:
             cls = getattr(importlib.import_module(mod_name), cls_name)
         except (ImportError, AttributeError) as e:
             raise CurationRecipeError(f"step '{self.name}': cannot import {target} ({e})") from None
+        if not trusted and not (isinstance(cls, type) and issubclass(cls, _pipeline_step())):
+            raise CurationRecipeError(f"step '{self.name}': {target} is not a datatrove PipelineStep subclass "
+                                      f"(only PipelineStep classes or registered steps may run)")
+        return cls
+
+    def build(self) -> Any:
+        cls = self.resolve()
         try:
             return cls(**self.params)
         except TypeError as e:
             raise CurationRecipeError(f"step '{self.name}': bad parameters {sorted(self.params)} ({e})") from None
+
+
+def _pipeline_step() -> type:
+    from datatrove.pipeline.base import PipelineStep
+
+    return PipelineStep
+
+
+def step_packages() -> set[str]:
+    """Top-level packages whose ``PipelineStep`` classes a recipe may name by dotted path."""
+    extra = {p.strip() for p in os.environ.get(STEP_PACKAGES_ENV, "").split(",") if p.strip()}
+    return STEP_PACKAGES | extra
+
+
+def register_step_package(package: str) -> None:
+    """Allow recipes to name ``PipelineStep`` classes of ``package`` (and its submodules) by dotted path."""
+    STEP_PACKAGES.add(package)
+
+
+def _allowed_module(mod_name: str) -> bool:
+    if not all(part.isidentifier() for part in mod_name.split(".")):
+        return False
+    return any(mod_name == p or mod_name.startswith(p + ".") for p in step_packages())
 
 
 @dataclass
@@ -110,6 +162,13 @@ class Recipe:
             if s.is_barrier:
                 return self.steps[:i], s, self.steps[i + 1:]
         return self.steps, None, []
+
+    def check(self) -> Recipe:
+        """Resolve every step (allowed classes only), without building or running any; raises CurationRecipeError."""
+        for s in self.steps:
+            if not s.is_barrier:
+                s.resolve()
+        return self
 
 
 def _step(item: Any, i: int) -> StepSpec:
@@ -156,4 +215,4 @@ def load_recipe(recipe: str | Path | dict[str, Any]) -> Recipe:
             s.label = f"{s.label}#{steps.index(s)}"
     return Recipe(name=str(recipe.get("name") or "curated"), steps=steps, kind=str(recipe.get("kind") or "doc"),
                   reader=dict(recipe.get("reader") or {}), description=str(recipe.get("description") or ""),
-                  source=source, raw=dict(recipe))
+                  source=source, raw=dict(recipe)).check()

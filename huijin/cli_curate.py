@@ -17,6 +17,11 @@ def _inputs(values: list[str]) -> list[str]:
     return [v for item in values for v in item.split(",") if v]
 
 
+def _message(e: BaseException) -> str:
+    """Never a blank ``error:``: an exception without text is named by its type."""
+    return str(e).strip() or f"{type(e).__name__} (no message)"
+
+
 def _summary_table(s: dict, title: str) -> None:
     rows = [{"what": "in", "count": s["inputs"]}, {"what": "kept", "count": s["kept"]}]
     rows += [{"what": f"dropped {k}", "count": v} for k, v in s["drops"].items()]
@@ -55,11 +60,17 @@ def run(
     verbose: bool = typer.Option(False, "--verbose", help="show datatrove's task logs"),
 ) -> None:
     """Run a curation recipe and commit its output as a `doc` version (drops counted by step and reason)."""
+    from catalogs.refs import check_name
     from curation.pipeline import run_recipe, summary
-    from curation.recipe import CurationRecipeError
+    from curation.recipe import CurationRecipeError, load_recipe
 
     if tasks < 1 or workers < 1:
         fail(f"--tasks and --workers must be at least 1 (got {tasks}, {workers})")
+    try:  # recipe steps and the name are checked before the store (or any folder) is created
+        r = load_recipe(recipe)
+        check_name(name or r.name)
+    except (CurationRecipeError, ValueError) as e:
+        fail(_message(e))
     s = open_store(store)
     t0 = time.time()
 
@@ -69,11 +80,11 @@ def run(
 
     opts = {"text_key": text_key} if text_key else {}
     try:
-        m = run_recipe(recipe, _inputs(inputs), name=name, store=s, executor=executor, tasks=tasks,
+        m = run_recipe(r, _inputs(inputs), name=name, store=s, executor=executor, tasks=tasks,
                        workers=workers, against=against or None, quiet=not verbose, on_stage=on_stage,
                        reader_options={**opts, "progress": not as_json}, partition=partition)
     except (CurationRecipeError, FileNotFoundError, ValueError) as e:
-        fail(str(e))
+        fail(_message(e))
     if m is None:
         console.print(f"submitted to Slurm; the version appears when the commit job ends ({time.time() - t0:.1f}s)")
         return
