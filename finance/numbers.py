@@ -28,13 +28,17 @@ CURRENCY_CODES = {"usd", "eur", "gbp", "cny", "rmb", "jpy", "hkd", "inr", "chf",
 MAX_TEXT = 512  # answer strings longer than this are not a single number
 
 _NUM = r"\d+(?:,\d{3})*(?:\.\d+)?|\.\d+|\d+(?:\.\d+)?"
-# sign, currency prefix, number, exponent, scale word, unit suffix — one linear pass, no nested quantifiers
+# sign, currency prefix, number, exponent, scale word, unit suffix — one linear pass. A match never starts on a
+# space, and every space run is possessive (``\s*+``): none of the optional parts starts with a space, so giving
+# spaces back can never help, and with plain ``\s*`` a run of 200 spaces took minutes (the runs between the
+# optional parts were re-split at every start position).
 _QTY = re.compile(
-    r"(?P<open>\()?\s*(?P<sign>[-+])?\s*(?P<cur>us\$|hk\$|[$€£¥￥₹]|(?:usd|eur|gbp|cny|rmb|jpy|hkd|inr|chf|cad|aud)\b)?\s*"
+    r"(?!\s)(?P<open>\()?\s*+(?P<sign>[-+])?\s*+"
+    r"(?P<cur>us\$|hk\$|[$€£¥￥₹]|(?:usd|eur|gbp|cny|rmb|jpy|hkd|inr|chf|cad|aud)\b)?\s*+"
     r"(?P<sign2>[-+])?(?P<num>" + _NUM + r")(?P<exp>e[-+]?\d+)?"
-    r"\s*(?P<scale>万亿|百万|千|万|亿|thousands?|millions?|billions?|trillions?|mn|mm|bn|tn|[kmbt](?![a-z]))?"
-    r"\s*(?P<unit>%|％|percent(?:age points?)?|pct|basis points?|bps?|x(?![a-z])|×|times\b|"
-    r"(?:usd|eur|gbp|cny|rmb|jpy|hkd)\b|元|人民币|dollars?\b)?\s*(?P<close>\))?",
+    r"\s*+(?P<scale>万亿|百万|千|万|亿|thousands?|millions?|billions?|trillions?|mn|mm|bn|tn|[kmbt](?![a-z]))?"
+    r"\s*+(?P<unit>%|％|percent(?:age points?)?|pct|basis points?|bps?|x(?![a-z])|×|times\b|"
+    r"(?:usd|eur|gbp|cny|rmb|jpy|hkd)\b|元|人民币|dollars?\b)?\s*+(?P<close>\))?",
     re.IGNORECASE,
 )
 
@@ -146,6 +150,17 @@ def to_ratio(q: Quantity) -> float | None:
 
 
 def round_half_away(x: float, ndigits: int) -> float:
-    """Round half away from zero (accounting convention), not Python's banker's rounding."""
-    q = 10.0**ndigits
-    return math.copysign(math.floor(abs(x) * q + 0.5) / q, x)
+    """Round half away from zero (accounting convention), not Python's banker's rounding.
+
+    Total on floats: a value with no digits left at that precision (beyond 2**53 once scaled, or not finite)
+    is returned as it is, instead of overflowing in ``floor``."""
+    try:
+        q = 10.0**ndigits
+    except OverflowError:
+        return x
+    if q == 0.0:
+        return 0.0 * x
+    y = abs(x) * q
+    if not math.isfinite(y) or y >= 2.0**53:
+        return x
+    return math.copysign(math.floor(y + 0.5) / q, x)
