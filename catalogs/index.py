@@ -51,6 +51,14 @@ CREATE OR REPLACE VIEW run_inputs AS
 TABLES = ["datasets", "versions", "shards", "lineage", "stats", "artifacts", "snapshots", "snapshot_entries", "runs"]
 
 
+class CatalogDamaged(RuntimeError):
+    """catalog.duckdb is unreadable, or missing while the store holds versions (the files on disk are intact)."""
+
+
+# errors that mean the database file itself is bad, not the SQL or a lock
+_DAMAGE = (duckdb.IOException, duckdb.SerializationException, duckdb.CatalogException)
+
+
 class CatalogIndex:
     def __init__(self, root: Path, lock_timeout: float = 120.0) -> None:
         self.root = Path(root)
@@ -59,6 +67,31 @@ class CatalogIndex:
         self.lock_timeout = lock_timeout
 
     # -- connections ---------------------------------------------------------------------------
+    def damaged(self, why: str) -> CatalogDamaged:
+        if "not a valid DuckDB database file" in why:
+            why = "not a valid DuckDB database file"
+        return CatalogDamaged(f"catalog index {self.path} is damaged ({why}); the versions on disk are intact: "
+                              f"run `huijin catalog rebuild --store {self.root}`")
+
+    def has_content(self) -> bool:
+        """Versions, snapshots or runs on disk (an index missing beside them must be rebuilt, not recreated empty)."""
+        return any(any((self.root / sub).glob(pat)) for sub, pat in [("versions", "*/*"), ("snapshots", "*.json"),
+                                                                     ("runs", "*.json")])
+
+    def check_present(self) -> None:
+        if not self.path.exists() and self.has_content():
+            raise self.damaged(f"{DB_FILE} is missing")
+
+    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        self.check_present()
+        try:
+            return duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.Error as e:
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            if "lock" in msg.lower():  # another process has it open for writing: not damage
+                raise
+            raise self.damaged(msg) from None
+
     @contextmanager
     def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short write transaction under the inter-process write lock (waits up to the timeout)."""
@@ -68,13 +101,16 @@ class CatalogIndex:
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A write transaction for callers that already hold the write lock."""
-        con = duckdb.connect(str(self.path))
+        con = self.connect()
         try:
             con.execute("BEGIN")
             yield con
             con.execute("COMMIT")
+        except _DAMAGE as e:
+            _rollback(con)
+            raise self.damaged(str(e).splitlines()[0]) from None
         except BaseException:
-            con.execute("ROLLBACK")
+            _rollback(con)
             raise
         finally:
             con.close()
@@ -91,11 +127,14 @@ class CatalogIndex:
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
         if not self.path.exists():
+            self.check_present()
             self.init()
         with self.read_lock():
-            con = duckdb.connect(str(self.path), read_only=True)
+            con = self.connect(read_only=True)
             try:
                 yield con
+            except _DAMAGE as e:
+                raise self.damaged(str(e).splitlines()[0]) from None
             finally:
                 con.close()
 
@@ -168,6 +207,13 @@ class CatalogIndex:
 
     def known_versions(self, name: str, con: duckdb.DuckDBPyConnection) -> set[int]:
         return {r[0] for r in con.execute("SELECT version FROM versions WHERE name = ?", [name]).fetchall()}
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        pass  # the transaction already failed (or never began): nothing to undo
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, cols: list[str] | None, rows: list[tuple], on_conflict: str = "") -> None:

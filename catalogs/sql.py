@@ -116,7 +116,10 @@ def run_query(store: Store, sql: str, params: list[Any] | None = None, *, timeou
     check_limits(timeout_s, max_rows, memory_limit)
     expanded = expand_rows(store, sql)
     with tempfile.TemporaryDirectory(prefix="huijin-query-") as tmp:
-        con = duckdb.connect(str(snapshot_catalog(store, Path(tmp))))
+        try:
+            con = duckdb.connect(str(snapshot_catalog(store, Path(tmp))))
+        except duckdb.Error as e:
+            raise store.index.damaged(str(e).splitlines()[0]) from None
         try:
             con.execute("SET enable_progress_bar = false")  # it would write into --json / --csv output
             if memory_limit is not None:
@@ -132,6 +135,9 @@ def run_query(store: Store, sql: str, params: list[Any] | None = None, *, timeou
 def snapshot_catalog(store: Store, dest: Path) -> Path:
     """Copy catalog.duckdb (and its WAL) under the read lock, held only for the copy."""
     target = dest / "catalog.duckdb"
+    if not store.index.path.exists():
+        store.index.check_present()  # missing beside versions: damaged, not empty
+        store.index.init()
     with store.index.read_lock():
         shutil.copyfile(store.index.path, target)
         wal = Path(str(store.index.path) + ".wal")

@@ -11,9 +11,13 @@ Layout::
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import re
 import shutil
+import socket
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -22,7 +26,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from .index import DB_FILE, TABLES, CatalogIndex
+from .index import DB_FILE, TABLES, CatalogDamaged, CatalogIndex
 from .manifest import (
     MANIFEST,
     Manifest,
@@ -40,6 +44,22 @@ from .writer import PARTS_DIR, VersionWriter
 
 DEFAULT_ROOT = "./huijin-store"
 VERSION_DIR = re.compile(r"^(\d+)-([0-9a-f]{8})$")
+OWNER_FILE = "_owner.json"  # in a staging folder: which process (host, pid) is writing it
+log = logging.getLogger("huijin.catalog")
+
+
+class _StderrHandler(logging.Handler):
+    """One line on the current sys.stderr (whatever a CLI runner or test swapped in)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        import sys
+
+        sys.stderr.write(self.format(record) + "\n")
+
+
+if not log.handlers:
+    log.addHandler(_StderrHandler())
+    log.propagate = False
 
 
 class Store:
@@ -48,6 +68,7 @@ class Store:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.index = CatalogIndex(root)
+        self.index_problem: str | None = None  # set when a version was committed but the index could not record it
         from .artifacts import Artifacts
         from .runs import Runs
         from .snapshots import Snapshots
@@ -63,7 +84,7 @@ class Store:
         if "://" in root_s and not root_s.startswith("file://"):
             raise NotImplementedError(f"store {root_s}: only local folders are supported so far (fsspec URLs later)")
         path = Path(root_s.removeprefix("file://")).expanduser().resolve()
-        if not (path / DB_FILE).exists():
+        if not (path / DB_FILE).exists() and not CatalogIndex(path).has_content():
             if not create:
                 raise FileNotFoundError(f"no huijin store at {path} (run `huijin catalog init`)")
             for sub in ("versions", "snapshots", "runs", "staging"):
@@ -83,6 +104,8 @@ class Store:
         """A fresh staging folder on the store's file system (so the final rename is atomic)."""
         path = self.root / "staging" / f"{check_name(name)}-{uuid.uuid4().hex[:12]}"
         path.mkdir(parents=True)
+        owner = {"host": socket.gethostname(), "pid": os.getpid(), "started_at": now_iso()}
+        (path / OWNER_FILE).write_text(json.dumps(owner), encoding="utf-8")
         return path
 
     def commit(self, staging: str | Path, name: str, kind: str, parents: Iterable[str] = (),
@@ -111,6 +134,7 @@ class Store:
             if s.get("inputs") is not None:
                 inputs = (inputs or 0) + s["inputs"]
         shutil.rmtree(staging / PARTS_DIR)
+        (staging / OWNER_FILE).unlink(missing_ok=True)
         shards.sort(key=lambda sh: sh.path)
         parent_refs = [self.resolve(p) for p in parents]
         recipe = scrub_secrets(recipe or {})
@@ -131,7 +155,7 @@ class Store:
                 latest = Manifest.load(on_disk[max(on_disk)] / MANIFEST)
                 if (latest.hash, latest.recipe_hash, latest.parents, latest.kind) == (m.hash, m.recipe_hash, m.parents, m.kind):
                     shutil.rmtree(staging, ignore_errors=True)
-                    self._sync_index(name, on_disk)
+                    self._sync_index_after_commit(latest, on_disk)
                     return latest
             m.version = max(on_disk, default=0) + 1
             write_json_atomic(staging / MANIFEST, m.to_dict())
@@ -139,8 +163,18 @@ class Store:
             final.parent.mkdir(parents=True, exist_ok=True)
             os.rename(staging, final)  # the commit point: before it nothing is visible, after it all is
             on_disk[m.version] = final
-            self._sync_index(name, on_disk)
+            self._sync_index_after_commit(m, on_disk)
         return m
+
+    def _sync_index_after_commit(self, m: Manifest, on_disk: dict[int, Path]) -> None:
+        """The version is committed (its folder is the truth): a damaged index is reported, not raised."""
+        self.index_problem = None
+        try:
+            self._sync_index(m.name, on_disk)
+        except CatalogDamaged as e:
+            self.index_problem = (f"{m.ref} is committed at {self.path_of(m)}, but the catalog index could not record "
+                                  f"it: {e}")
+            log.warning("warning: %s", self.index_problem)
 
     def _versions_on_disk(self, name: str) -> dict[int, Path]:
         d = self.root / "versions" / name
@@ -295,6 +329,36 @@ class Store:
             wal.unlink(missing_ok=True)
         return {"versions": len(ms), "snapshots": len(snaps), "runs": len(runs)}
 
+    def stale_staging(self, idle_s: float = 3600.0, foreign_idle_s: float = 86400.0) -> list[dict[str, Any]]:
+        """Staging folders of dead jobs: the writing process (same host) is gone and nothing was written for
+        ``idle_s``; a folder without an owner, or written from another host (Slurm), after ``foreign_idle_s``."""
+        base = self.root / "staging"
+        out = []
+        now = time.time()
+        host = socket.gethostname()
+        for p in sorted(base.iterdir()) if base.is_dir() else []:
+            owner = _owner(p)
+            idle = now - _newest_mtime(p)
+            if owner and owner.get("host") == host:
+                if _pid_alive(owner.get("pid")) or idle < idle_s:
+                    continue
+                why = f"process {owner.get('pid')} is gone"
+            else:
+                if idle < max(idle_s, foreign_idle_s):
+                    continue
+                why = "no owner" if not owner else f"written from {owner.get('host')}"
+            out.append({"path": str(p), "bytes": _tree_bytes(p), "idle_s": round(idle), "why": why})
+        return out
+
+    def gc_staging(self, idle_s: float = 3600.0, foreign_idle_s: float = 86400.0, dry_run: bool = False) -> list[dict[str, Any]]:
+        """Remove ``stale_staging`` folders (under the write lock, so no commit renames one meanwhile)."""
+        stale = self.stale_staging(idle_s, foreign_idle_s)
+        if not dry_run:
+            with self.index.write_lock():
+                for s in stale:
+                    shutil.rmtree(s["path"], ignore_errors=True)
+        return stale
+
     def clean_staging(self) -> int:
         """Remove staging folders left by crashed writers (call when no writer is running)."""
         n = 0
@@ -318,6 +382,45 @@ def _load_json(p: Path) -> Any:
 
     with open(p, encoding="utf-8") as f:
         return json.load(f)
+
+
+def _owner(p: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((p / OWNER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _pid_alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _newest_mtime(p: Path) -> float:
+    newest = p.stat().st_mtime
+    for f in p.rglob("*"):
+        try:
+            newest = max(newest, f.stat().st_mtime)
+        except OSError:
+            pass
+    return newest
+
+
+def _tree_bytes(p: Path) -> int:
+    total = 0
+    for f in p.rglob("*"):
+        try:
+            total += f.stat().st_size if f.is_file() else 0
+        except OSError:
+            pass
+    return total
 
 
 def _add_counts(dst: dict[str, int], src: dict[str, int]) -> None:

@@ -23,12 +23,13 @@ def _guard(fn):
 
     @functools.wraps(fn)
     def wrapper(*a, **k):
-        from catalogs import QueryError, RefError, SchemaError, SnapshotError
+        from catalogs import CatalogDamaged, QueryError, RefError, SchemaError, SnapshotError
         from catalogs.importer import ImportFailed
 
         try:
             return fn(*a, **k)
-        except (QueryError, RefError, SchemaError, SnapshotError, ImportFailed, FileNotFoundError, KeyError) as e:
+        except (QueryError, RefError, SchemaError, SnapshotError, ImportFailed, CatalogDamaged, FileNotFoundError,
+                KeyError, TimeoutError) as e:
             fail(str(e).strip("'\""))
 
     return wrapper
@@ -168,6 +169,33 @@ def rebuild(store: str = StoreOpt) -> None:
     """Recreate catalog.duckdb from the manifests, snapshot and run files."""
     counts = open_store(store).rebuild()
     console.print(f"rebuilt: {counts}")
+
+
+@app.command()
+@_guard
+def gc(
+    idle: float = typer.Option(3600.0, "--idle", help="seconds without writes before a dead job's staging goes"),
+    foreign_idle: float = typer.Option(86400.0, "--foreign-idle",
+                                       help="the same for staging without an owner or written from another host"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="list what would be removed"),
+    json_: bool = JsonOpt,
+    store: str = StoreOpt,
+) -> None:
+    """Remove staging folders of dead jobs (killed runs); running jobs' staging is kept."""
+    import math
+
+    for opt, v in (("--idle", idle), ("--foreign-idle", foreign_idle)):
+        if not (math.isfinite(v) and v >= 0):
+            fail(f"{opt} must be a number of seconds >= 0, got {v}", code=2)
+    stale = open_store(store).gc_staging(idle, foreign_idle, dry_run=dry_run)
+    if json_:
+        print_json({"removed": [] if dry_run else stale, "would_remove": stale if dry_run else []})
+        return
+    mb = sum(s["bytes"] for s in stale) / 1e6
+    verb = "would remove" if dry_run else "removed"
+    console.print(f"{verb} {len(stale)} stale staging folder(s), {mb:.1f} MB")
+    if stale:
+        print_table(stale, ["path", "bytes", "idle_s", "why"])
 
 
 @app.command()

@@ -85,5 +85,5 @@ def _fmt(v: Any) -> str:
 
 
 def fail(msg: str, code: int = 1) -> None:
-    err_console.print(f"[bold red]error:[/] {msg}")
+    err_console.print(f"[bold red]error:[/] {msg}", soft_wrap=True)  # one line, however long
     raise typer.Exit(code)

@@ -90,3 +90,90 @@ def test_library_query_unchanged(store):
     assert cols == ["n"] and rows == [(2,)]
     out = json.loads(_cli("catalog", "query", "select name from versions", "--json", "--store", str(store.root)).stdout)
     assert out == [{"name": "a"}]
+
+
+# -- item 7: damage detection, committed versions, staging gc ------------------------------------------
+def _import(st: str, tmp_path, text: str, name: str = "a"):
+    f = tmp_path / f"{name}-{abs(hash(text))}.jsonl"
+    f.write_text(json.dumps({"text": text}) + "\n")
+    return _cli("catalog", "import", str(f), "--kind", "doc", "--name", name, "--store", st)
+
+
+def _one_line_rebuild_hint(r) -> None:
+    assert r.exit_code == 1, r.output
+    assert "Traceback" not in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    assert "damaged" in r.output and "huijin catalog rebuild" in r.output
+
+
+def test_random_bytes_in_catalog(tmp_path):
+    st = str(tmp_path / "s")
+    assert _import(st, tmp_path, "one").exit_code == 0
+    (tmp_path / "s" / "catalog.duckdb").write_bytes(bytes(range(256)) * 200)
+    for args in (["ls"], ["show", "a"], ["lineage", "a"], ["query", "select 1"], ["runs"], ["snapshot", "ls"]):
+        _one_line_rebuild_hint(_cli("catalog", *args, "--store", st))
+    r = _import(st, tmp_path, "two")
+    assert r.exit_code == 0, r.output  # the version is committed: say so, do not fail
+    assert "a@2 is committed" in r.output and "huijin catalog rebuild" in r.output
+    assert _cli("catalog", "rebuild", "--store", st).exit_code == 0
+    listing = json.loads(_cli("catalog", "ls", "--json", "--store", st).stdout)
+    assert [v["version"] for v in listing] == [1, 2]
+
+
+def test_deleted_catalog_is_not_an_empty_store(tmp_path):
+    st = str(tmp_path / "s")
+    assert _import(st, tmp_path, "one").exit_code == 0
+    (tmp_path / "s" / "catalog.duckdb").unlink()
+    _one_line_rebuild_hint(_cli("catalog", "ls", "--store", st))
+    assert not (tmp_path / "s" / "catalog.duckdb").exists(), "must not be recreated empty"
+    assert _cli("catalog", "rebuild", "--store", st).exit_code == 0
+    assert len(json.loads(_cli("catalog", "ls", "--json", "--store", st).stdout)) == 1
+
+
+def test_fresh_store_still_created(tmp_path):
+    r = _cli("catalog", "ls", "--json", "--store", str(tmp_path / "new"))
+    assert r.exit_code == 0 and json.loads(r.stdout) == []
+
+
+WRITER = """
+import sys, time
+from catalogs import Store
+s = Store.open(sys.argv[1])
+w = s.writer("killed", kind="doc").__enter__()
+w.write([{"text": "x" * 1000} for _ in range(2000)])
+w._flush()
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+def test_gc_removes_staging_of_killed_jobs_only(store, tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "w.py"
+    script.write_text(WRITER)
+    for _ in range(3):
+        p = subprocess.Popen([sys.executable, str(script), str(store.root)], stdout=subprocess.PIPE, text=True)
+        assert p.stdout.readline().strip() == "ready"
+        p.kill()
+        p.wait()
+    live = store.writer("live", kind="doc").__enter__()  # this process is alive: its staging stays
+    live.write([{"text": "still writing"}])
+    legacy = store.root / "staging" / "old-000000000000"  # no owner (e.g. a pipeline work folder): kept a day
+    legacy.mkdir()
+    staged = sorted(p.name for p in (store.root / "staging").iterdir())
+    assert len(staged) == 5
+    r = _cli("catalog", "gc", "--dry-run", "--idle", "0", "--json", "--store", str(store.root))
+    assert r.exit_code == 0 and len(json.loads(r.stdout)["would_remove"]) == 3
+    assert len(list((store.root / "staging").iterdir())) == 5
+    r = _cli("catalog", "gc", "--store", str(store.root))  # default idle: an hour, nothing removed yet
+    assert r.exit_code == 0 and "removed 0" in r.output
+    r = _cli("catalog", "gc", "--idle", "0", "--json", "--store", str(store.root))
+    removed = json.loads(r.stdout)["removed"]
+    assert len(removed) == 3 and all("is gone" in x["why"] for x in removed) and sum(x["bytes"] for x in removed) > 0
+    left = sorted(p.name for p in (store.root / "staging").iterdir())
+    assert "old-000000000000" in left and any(n.startswith("live-") for n in left) and len(left) == 2
+    live.__exit__(None, None, None)
+    assert store.resolve("live").rows == 1 and not (store.path_of(store.resolve("live")) / "_owner.json").exists()
+    r = _cli("catalog", "gc", "--idle", "-1", "--store", str(store.root))
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1
