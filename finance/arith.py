@@ -3,7 +3,8 @@
 One interpreter walks a whitelist of :mod:`ast` nodes (never ``eval``/``exec``); three front-ends feed it:
 
 * **FinQA DSL** (:func:`run_finqa`): ``subtract(60.94, 25.14), divide(#0, 25.14)`` with ``#N`` step references,
-  ``const_*`` constants, ``greater`` (yes/no) and ``table_max/min/sum/average(row name, none)``. Semantics follow
+  ``const_*`` constants, ``greater`` (yes/no), ``table_max/min/sum/average(row name, none)`` and, as an extension,
+  cell references ``ROW@COLUMN`` as arguments (``subtract(revenue@2019, revenue@2018)``). Semantics follow
   FinQA's reference executor (``str_to_num``, ``process_row``): ``1,234`` in a table cell is 1234, a table row is
   found by its first cell and its other cells are read as numbers.
 * **Program-of-Thoughts** (:func:`run_python_arith`, ConvFinQA's PoT layout): ``x0 = 60.94 - 25.14; ans = x0 /
@@ -336,7 +337,7 @@ def parse_finqa(program: str) -> list[tuple[str, list[str]]]:
     return steps
 
 
-def _cell_number(cell: str) -> float | None:
+def cell_number(cell: str) -> float | None:
     # FinQA's process_row: "$ 1,234 ( 5 )" → 1234 (footnote markers in parentheses dropped)
     t = cell.replace("$", "").strip().split("(")[0].strip()
     return str_to_num(t)
@@ -352,7 +353,7 @@ def table_row(table: Sequence[Sequence[str]] | None, name: str) -> list[float]:
     want = _norm_row_name(name)
     for row in table:
         if row and _norm_row_name(row[0]) == want:
-            nums = [_cell_number(str(c)) for c in row[1:]]
+            nums = [cell_number(str(c)) for c in row[1:]]
             if any(n is None for n in nums) or not nums:
                 raise ProgramError(f"table row {name!r} has non-numeric cells: {list(row[1:])}")
             return nums  # type: ignore[return-value]
@@ -377,7 +378,7 @@ def run_finqa(program: str, table: Sequence[Sequence[str]] | None = None) -> Val
         if op in TABLE_OPS:
             res: Value = _table_op(op, table_row(table, args[0]))
         else:
-            a, b = (_arg(x, results, i) for x in args)
+            a, b = (_arg(x, results, i, table) for x in args)
             if op == "greater":
                 res = "yes" if a > b else "no"
             else:
@@ -389,7 +390,29 @@ def run_finqa(program: str, table: Sequence[Sequence[str]] | None = None) -> Val
     return results[-1]
 
 
-def _arg(token: str, results: list[Value], step: int) -> float:
+def table_cell(table: Sequence[Sequence[str]] | None, ref: str) -> float:
+    """A cell reference ``ROW@COLUMN`` (``total revenue@2019``): the row found by its first cell, the column by
+    the header row's cell, both compared case- and space-insensitively; the cell read as FinQA reads numbers."""
+    row_name, _, col_name = ref.rpartition("@")
+    if not table:
+        raise ProgramError(f"cell reference {ref!r} but no table was given")
+    header = [_norm_row_name(c) for c in table[0]]
+    want = _norm_row_name(col_name)
+    cols = [j for j, c in enumerate(header) if j > 0 and c == want]
+    if len(cols) != 1:
+        raise ProgramError(f"cell reference {ref!r}: {'no' if not cols else 'more than one'} column named {col_name!r}")
+    rows = [r for r in table[1:] if r and _norm_row_name(r[0]) == _norm_row_name(row_name)]
+    if len(rows) != 1:
+        raise ProgramError(f"cell reference {ref!r}: {'no' if not rows else 'more than one'} row named {row_name!r}")
+    v = cell_number(str(rows[0][cols[0]])) if cols[0] < len(rows[0]) else None
+    if v is None:
+        raise ProgramError(f"cell reference {ref!r} is not a number")
+    return v
+
+
+def _arg(token: str, results: list[Value], step: int, table: Sequence[Sequence[str]] | None = None) -> float:
+    if "@" in token and not token.startswith("#"):  # a cell reference: the interpreter reads the table, so a
+        return table_cell(table, token)             # program need not copy the cell's digits
     if token.startswith("#"):
         try:
             k = int(token[1:])

@@ -41,7 +41,7 @@ def prepare_tiny(store: Store, snapshot: dict[str, Any], output: Path, cfg: dict
         tok_src = str(tok_dir)
     base = output / "base"
     if not (base / "config.json").exists():
-        build_tiny_model(tok_src, base, seed=int(cfg.get("seed", 0)))
+        build_tiny_model(tok_src, base, seed=int(cfg.get("seed", 0)), overrides=cfg.get("tiny_model"))
     return str(base), tok_src
 
 
@@ -129,7 +129,7 @@ def run_stages(store: Store, snapshot: str, stages: list[str], model: str = "tin
 
 # Config keys that do not change what a resumed run computes (threads, logging, evaluation, bookkeeping).
 RESUME_NEUTRAL = {"threads", "eval_suite", "eval_limit", "eval_every", "register_artifact", "keep_checkpoints",
-                  "save_every", "tokenize_workers"}
+                  "save_every", "tokenize_workers", "stage_metrics"}
 
 
 def check_resume(store: Store, ckpt_dir: Path, run_id: str, input_model: str, run_cfg: dict[str, Any]) -> None:

@@ -116,7 +116,7 @@ def write_warc(path: Path, pages: list[tuple[Page, str]]) -> None:
                                                           http_headers=headers, warc_headers_dict=warc_headers))
 
 
-def generate(root: str | Path, n_filings: int = 24, seed: int = 0) -> Corpus:
+def generate(root: str | Path, n_filings: int = 24, seed: int = 0, n_tables: int = 40) -> Corpus:
     """Write the corpus under ``root`` (idempotent: same seed, same bytes) and return where things are."""
     rng = random.Random(seed)
     root = Path(root)
@@ -127,6 +127,8 @@ def generate(root: str | Path, n_filings: int = 24, seed: int = 0) -> Corpus:
     pages_dir.mkdir(parents=True, exist_ok=True)
     bench = [T.benchmark_item(rng, i) for i in range(12)]
     tables = [T.benchmark_item(rng, 100 + i) for i in range(40)]  # table+text records for programmatic RL tasks
+    extra = random.Random(seed + 1)  # more tables from their own stream: the rest of the corpus stays byte-identical
+    tables += [T.benchmark_item(extra, 140 + i) for i in range(max(0, n_tables - 40))]
     pages = make_pages(rng, n_filings, bench)
     in_warc = pages[: len(pages) // 2]
     counts: dict[str, int] = {}

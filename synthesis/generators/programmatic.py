@@ -12,7 +12,7 @@ import math
 import random
 from typing import Any
 
-from finance.arith import ProgramError, run_finqa
+from finance.arith import TABLE_OPS, ProgramError, cell_number, parse_finqa, run_finqa, str_to_num
 from synthesis.rewards import score
 
 from .context import RunContext
@@ -76,6 +76,9 @@ def generate(run: RunContext) -> None:
     do_import = bool(cfg.get("import_questions", True))
     do_solutions = bool(cfg.get("solutions", True))
     program_fraction = float(cfg.get("program_fraction", 0.0))
+    # program variants name table cells (ROW@COLUMN) instead of copying their digits; programs_only: the
+    # variants replace the tasks they were made from (a small model's curriculum: choose, don't copy)
+    cells, programs_only = bool(cfg.get("program_cells", False)), bool(cfg.get("programs_only", False))
     rl = run.outputs.open("rl", run.output_name("rl"), "rl")
     sft = run.outputs.open("sft", run.output_name("sft"), "sft") if do_solutions else None
     origins: dict[str, int] = {}
@@ -89,7 +92,12 @@ def generate(run: RunContext) -> None:
                 continue
             tasks = list(_imported(ctx, rl, run)) if do_import else []
             tasks += list(_generated(ctx, rl, rng, per_table, templates, zh_fraction, run))
-            tasks += _program_variants(ctx, tasks, rl, rng, program_fraction, run)
+            variants = _program_variants(ctx, tasks, rl, rng, program_fraction, run, cells)
+            if programs_only:
+                rl.drop("replaced_by_program_variant", len(tasks))
+                tasks = variants
+            else:
+                tasks += variants
             for task in tasks:
                 if run.limit_reached(rl.kept):
                     rl.drop("over_limit")  # already counted as an input: it must end somewhere
@@ -170,15 +178,19 @@ PROGRAM_INSTRUCTION = ("Do not compute the answer: write the program that comput
                        "multiply, divide, exp, greater, table_max/min/sum/average, #N refers to step N, const_N "
                        "for constants), inside <answer></answer>, e.g. <answer>subtract(7109, 5989), divide(#0, "
                        "5989)</answer>.")
+PROGRAM_INSTRUCTION_CELLS = ("Do not compute the answer: write the program that computes it, in FinQA's DSL, naming "
+                             "table cells as ROW@COLUMN, inside <answer></answer>, e.g. <answer>subtract(revenue@2019, "
+                             "revenue@2018), divide(#0, revenue@2018)</answer>.")
 PROGRAM_INSTRUCTION_PY = ("Do not compute the answer: write the arithmetic program that computes it, one assignment "
                           "per step ending with `ans = ...`, inside <answer></answer>, e.g. <answer>x0 = 7109 - 5989; "
                           "ans = x0 / 5989</answer>.")
 
 
 def _program_variants(ctx: TableContext, tasks: list[dict], rl, rng: random.Random, fraction: float,
-                      run: RunContext) -> list[dict]:
+                      run: RunContext, cells: bool = False) -> list[dict]:
     """Program-writing variants of some tasks (``program`` reward type): the policy writes the program,
-    which the verifier runs and compares with the gold program's value."""
+    which the verifier runs and compares with the gold program's value. With ``cells``, numbers read from the
+    table are written as cell references (``revenue@2019``), resolved against the table the prompt shows."""
     out = []
     for t in tasks:
         if not t["program"] or t["lang"] != "en" or t["meta"].get("dataset") == "tatqa" or rng.random() >= fraction:
@@ -186,14 +198,22 @@ def _program_variants(ctx: TableContext, tasks: list[dict], rl, rng: random.Rand
         rl.consider()
         history = t["meta"].get("history_turns")
         question = t["prompt"][-1]["content"].rsplit("\n", 1)[0]  # the question without its answer instruction
-        spec = {"spec_version": 1, "type": "program", "program": t["program"], "dsl": t["dsl"]}
-        if "table_" in t["program"]:
+        program = t["program"]
+        spec = {"spec_version": 1, "type": "program", "program": program, "dsl": t["dsl"]}
+        if "table_" in program:
             spec["table"] = t["table"]
-        answer = f"<answer>{t['program']}</answer>"
+        if cells:
+            program = cell_program(program, ctx.table) if t["dsl"] == "finqa" and not history else None
+            if program is None:
+                rl.drop("no_cell_program")
+                continue
+            spec = {**spec, "program": program, "table": ctx.table}
+        answer = f"<answer>{program}</answer>"
         if score(spec, answer).score != 1.0:
             rl.drop("program_variant_not_gradable")
             continue
-        how = PROGRAM_INSTRUCTION_PY if t["dsl"] == "python" else PROGRAM_INSTRUCTION
+        how = (PROGRAM_INSTRUCTION_CELLS if cells else
+               PROGRAM_INSTRUCTION_PY if t["dsl"] == "python" else PROGRAM_INSTRUCTION)
         prompt = t["prompt"][:-1] + [user(f"{question}\n{how}")]
         conversational = len(t["prompt"]) > 2 or bool(history)
         leaf = "conversational_program" if conversational else "program"
@@ -202,6 +222,38 @@ def _program_variants(ctx: TableContext, tasks: list[dict], rl, rng: random.Rand
         out.append({**t, "rl": rec, "prompt": prompt, "spec": spec, "origin": t["origin"] + ":program",
                     "leaf": rec["taxonomy"], "meta": meta, "solution": answer})
     return out
+
+
+def cell_program(program: str, table: list[list[str]] | None) -> str | None:
+    """``program`` with every argument that is a table cell's value written as ``ROW@COLUMN`` (the value must
+    sit in exactly one cell, under a header the reference can name); None when some argument cannot be."""
+    if not table or len(table) < 2:
+        return None
+    header = [str(c).strip() for c in table[0]]
+    where: dict[float, list[str]] = {}
+    for row in table[1:]:
+        for j, cell in enumerate(row[1:], start=1):
+            v = cell_number(str(cell))
+            name, col = str(row[0]).strip(), header[j] if j < len(header) else ""
+            if v is not None and name and col and not any(ch in name + col for ch in ",()@#"):
+                where.setdefault(v, []).append(f"{name}@{col}")
+    try:
+        steps = parse_finqa(program)
+    except ProgramError:
+        return None
+    out = []
+    for op, args in steps:
+        refs = []
+        for a in args:
+            v = None if a.startswith(("#", "const_")) or op in TABLE_OPS else str_to_num(a)
+            if v is None:
+                refs.append(a)
+            elif len(where.get(v, [])) == 1:
+                refs.append(where[v][0])
+            else:
+                return None  # a number not in the table, or in several cells: the program would have to copy it
+        out.append(f"{op}({', '.join(refs)})")
+    return ", ".join(out)
 
 
 def _solution(task: dict[str, Any], sft, run: RunContext) -> None:
