@@ -88,6 +88,8 @@ def import_files(store, name: str, kind: str, files: Iterable[str | Path], text_
                 where = f"{f}:{lineno}"
                 if err is None and not isinstance(rec, dict):
                     err = f"expected a JSON object, got {type(rec).__name__}"
+                if err is None and text_field and text_field not in rec:
+                    err = f"no text field {text_field!r} (--text-field); fields: {', '.join(sorted(map(str, rec)))[:200]}"
                 if err is None:
                     try:
                         batch.append(normalize_record(kind, adapt(rec, kind, mapping, f.name), where))

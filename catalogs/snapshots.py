@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,8 +34,8 @@ def parse_stage_arg(arg: str) -> tuple[str, list[tuple[str, float]]]:
             weight = float(w)
         except ValueError:
             raise SnapshotError(f"--stage {arg!r}: weight {w!r} of {ref!r} is not a number") from None
-        if weight <= 0:
-            raise SnapshotError(f"--stage {arg!r}: weight of {ref!r} must be > 0")
+        if not (math.isfinite(weight) and weight > 0):
+            raise SnapshotError(f"--stage {arg!r}: weight of {ref!r} must be a finite number > 0, got {w!r}")
         entries.append((ref, weight))
     return stage.strip(), entries
 
@@ -60,6 +61,12 @@ class Snapshots:
         if not stages:
             raise SnapshotError("a snapshot needs at least one --stage")
         resolved: dict[str, list[dict[str, Any]]] = {}
+        for stage, entries in stages.items():
+            if not entries:
+                raise SnapshotError(f"stage {stage!r} has no versions")
+            for ref, weight in entries:
+                if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight <= 0:
+                    raise SnapshotError(f"stage {stage!r}: weight of {ref!r} must be a finite number > 0, got {weight!r}")
         for stage, entries in stages.items():
             resolved[stage] = []
             for ref, weight in entries:

@@ -3,17 +3,54 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
+import sys
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from . import apps, cli_catalog, cli_demo
+
+_verbose = False  # set by the top-level --verbose
+
+
+class OneLineErrors(TyperGroup):
+    """An error no command handled is one line on stderr and exit 2; the traceback only with --verbose
+    (``huijin --verbose …``, a command's own --verbose, or HUIJIN_VERBOSE=1)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as e:
+            if _verbose or "--verbose" in sys.argv[1:] or os.environ.get("HUIJIN_VERBOSE", "") not in ("", "0"):
+                raise
+            from rich.markup import escape
+
+            from .common import err_console
+
+            text = escape(" ".join(str(e).split()) or repr(e))
+            err_console.print(f"[bold red]error:[/] {type(e).__name__}: {text[:500]}  (--verbose for the traceback)",
+                              soft_wrap=True, markup=True, highlight=False)
+            raise typer.Exit(2) from None
+
 
 app = typer.Typer(
     help="huijin: curate a financial CPT mixture, synthesize SFT/RL data, train stage by stage from a versioned catalog.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=OneLineErrors,
 )
+
+
+@app.callback()
+def _options(verbose: bool = typer.Option(False, "--verbose", help="show the traceback of an unexpected error")) -> None:
+    global _verbose
+    _verbose = verbose
+
 app.add_typer(cli_catalog.app, name="catalog")
 app.command("demo")(cli_demo.demo)
 

@@ -55,13 +55,20 @@ def import_(
     store: str = StoreOpt,
 ) -> None:
     """Register JSONL or Parquet files as a new version."""
+    from catalogs import SCHEMAS
     from catalogs.importer import import_files
 
+    if kind not in SCHEMAS:
+        fail(f"--kind {kind!r}: expected one of {', '.join(sorted(SCHEMAS))}", code=2)
+    if on_error not in ("raise", "quarantine"):
+        fail(f"--on-error {on_error!r}: expected raise or quarantine", code=2)
+    if text_field is not None and not text_field.strip():
+        fail("--text-field: empty field name", code=2)
     mapping = {}
     for m in map_:
         src, sep, dst = m.partition("=")
-        if not sep:
-            fail(f"--map {m!r}: expected src=dst")
+        if not sep or not src or not dst:
+            fail(f"--map {m!r}: expected src=dst", code=2)
         mapping[src] = dst
     s = open_store(store)
     man = import_files(s, name, kind, files, text_field=text_field, mapping=mapping, on_error=on_error)
@@ -227,9 +234,19 @@ def snapshot_create(
     store: str = StoreOpt,
 ) -> None:
     """Pin versions and weights per stage; same content again is a no-op, different content an error."""
-    from catalogs import parse_stage_arg
+    from catalogs import SnapshotError, parse_stage_arg
+    from training.stages import STAGES
 
-    stages = dict(parse_stage_arg(s) for s in stage)
+    try:
+        parsed = [parse_stage_arg(s) for s in stage]
+    except SnapshotError as e:
+        fail(str(e), code=2)
+    for st, _ in parsed:
+        if st not in STAGES:
+            fail(f"--stage {st!r}: unknown stage; known: {', '.join(sorted(STAGES))}", code=2)
+    stages: dict = {}
+    for st, entries in parsed:  # a stage given twice adds its entries
+        stages.setdefault(st, []).extend(entries)
     spec = open_store(store).snapshots.create(name, stages, tokenizer=tokenizer)
     console.print(f"snapshot [bold]{spec['name']}[/] hash={spec['hash']}")
 

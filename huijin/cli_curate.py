@@ -17,6 +17,23 @@ def _inputs(values: list[str]) -> list[str]:
     return [v for item in values for v in item.split(",") if v]
 
 
+def _languages(value: str | None) -> list[str] | None:
+    """``--languages en,zh`` → codes, each one the language identifier knows (exit 2 on an unknown code)."""
+    if value is None:
+        return None
+    from finance.text import _identifier, normalize_lang
+
+    codes = [normalize_lang(c) for c in value.split(",") if c.strip()]
+    if not codes:
+        fail("--languages: no language codes given (e.g. en,zh)", code=2)
+    known = {normalize_lang(c) for c in _identifier().nb_classes}
+    bad = [c for c in codes if c not in known]
+    if bad:
+        fail(f"--languages: unknown language code(s) {', '.join(bad)}; use ISO 639-1 codes the identifier knows "
+             f"(e.g. {', '.join(c for c in ('en', 'zh', 'ja', 'de', 'fr') if c in known)})", code=2)
+    return codes
+
+
 def _message(e: BaseException) -> str:
     """Never a blank ``error:``: an exception without text is named by its type."""
     return str(e).strip() or f"{type(e).__name__} (no message)"
@@ -113,10 +130,11 @@ def extract(
     """Extract main text (tables as markdown rows) from WARC/HTML/JSONL or catalog refs, with language ID."""
     from curation.verbs import extract_to_jsonl
 
+    langs = _languages(languages)
     s = open_store(store, create=False) if any("@" in i for i in _inputs(inputs)) else None
     try:
         r = extract_to_jsonl(_inputs(inputs), output, store_root=str(s.root) if s else None,
-                             languages=languages.split(",") if languages else None, text_key=text_key)
+                             languages=langs, text_key=text_key)
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
     if as_json:

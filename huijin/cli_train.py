@@ -26,6 +26,8 @@ def tokenize(
     """Turn a doc version into a tokens version (uint32 token files + offsets); resumable, reuses identical work."""
     from training.tokenize import TokenizeError, tokenize_version
 
+    if workers < 1:
+        fail(f"--workers must be at least 1 (got {workers})", code=2)
     s = open_store(store)
     try:
         m = tokenize_version(s, ref, str(tokenizer), name=name, workers=workers, progress=not as_json)
@@ -97,7 +99,16 @@ def run(
     import yaml
 
     from training.launch import model_lineage, run_stages
+    from training.stages import STAGES
 
+    for opt, v in (("--gpus", gpus), ("--nodes", nodes)):
+        if v is not None and v < 1:
+            fail(f"{opt} must be at least 1 (got {v})", code=2)
+    unknown = [x.strip() for x in stages.split(",") if x.strip() and x.strip() not in STAGES]
+    if unknown:
+        fail(f"--stages: unknown stage {unknown[0]!r}; known: {', '.join(sorted(STAGES))}", code=2)
+    if hostfile is not None and not hostfile.is_file():
+        fail(f"--hostfile {hostfile} does not exist", code=2)
     overrides: dict = {}
     if config:
         if not config.exists():
