@@ -18,8 +18,14 @@ from .rollout import Sample
 
 
 def spec_of(record: dict[str, Any]) -> dict[str, Any]:
+    """The record's reward spec as a dict; ``{}`` for one that does not parse (routed to the verifier, whose
+    ``score`` then returns None with the reason — an RL step never dies on one bad record)."""
     spec = record.get("reward_spec")
-    return json.loads(spec) if isinstance(spec, str) else dict(spec or {})
+    try:
+        out = json.loads(spec) if isinstance(spec, str) else dict(spec or {})
+    except (ValueError, TypeError):
+        return {}
+    return out if isinstance(out, dict) else {}
 
 
 def verifier_rewards(records: Sequence[dict[str, Any]], samples: Sequence[Sample]) -> None:
