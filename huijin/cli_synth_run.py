@@ -24,6 +24,8 @@ def synth_run(
     set_: list[str] = typer.Option([], "--set", help="override a recipe key: KEY=YAML_VALUE (repeatable)"),
     regenerate: list[str] = typer.Option([], "--regenerate", help="ask again instead of using the cache for "
                                                                   "rows that ended with: length | failed"),
+    retry_failed: str = typer.Option("transient", "--retry-failed", help="failed rows cached by an earlier run to "
+                                     "ask again: transient (endpoint down, retries ran out) | all | none"),
     post: bool = typer.Option(False, "--post", help="then run the recipe's `post:` steps (curation verbs: "
                                                     "dedup, decontaminate) on the new versions"),
     store: str = StoreOpt,
@@ -34,11 +36,14 @@ def synth_run(
 
     if set(regenerate) - {"length", "failed"}:
         fail(f"--regenerate takes length or failed, got {', '.join(regenerate)}")
+    if retry_failed not in ("transient", "all", "none"):
+        fail(f"--retry-failed takes transient, all or none, got {retry_failed}")
     overrides = parse_sets(set_, nest=False)  # recipe keys are flat: generate.per_table is one (unknown) key
     s = open_store(store)
     try:
         report = run(recipe, s, name=name, limit=limit, endpoint=endpoint, seed=seed, teachers_file=teachers,
-                     progress=not json_, overrides=overrides, regenerate=tuple(regenerate))
+                     progress=not json_, overrides=overrides, regenerate=tuple(regenerate),
+                     retry_failed=retry_failed)
     except (SynthRecipeError, ValueError, KeyError, FileNotFoundError) as e:
         fail(str(e))
         return
@@ -71,8 +76,11 @@ def synth_run(
         t = report.teacher["total"]
         console.print(f"teacher: {t['requests']} requests, {t['cached']} cached, {t['input_tokens']} in / "
                       f"{t['output_tokens']} out tokens, ${t['cost_usd']:.4f}")
-        if t["cached"] and any(r["quarantined"] for r in rows) and "failed" not in regenerate:
-            console.print("note: failed requests are cached too; add --regenerate failed to ask the teacher again")
+        if t.get("coalesced"):
+            console.print(f"teacher: {t['coalesced']} identical requests in flight answered by one call each")
+        if t.get("cached_failed") and t["cached_failed"] > t.get("coalesced", 0) and "failed" not in regenerate:
+            console.print("note: failed rows are cached too; --retry-failed all (or --regenerate failed) asks "
+                          "the teacher again")
     console.print(f"done in {report.seconds:.1f}s: " + ", ".join(m.ref for m in report.manifests.values()))
     if report.unused_keys:
         console.print(f"[yellow]warning:[/] recipe keys this run never read (a typo, or not used with these "

@@ -126,12 +126,16 @@ def test_teacher_errors_are_one_line_before_any_work_and_failures_are_explained(
         assert "Traceback" not in res.output and srv.n_requests == 0
         monkeypatch.setenv("HUIJIN_TEST_CLI_KEY", "sk-cli-test-SECRET")
         res = runner.invoke(app, [*args, "--endpoint", "local", "--endpoints", str(teachers)])  # either name
-        assert res.exit_code == 0, res.output
-        assert "quarantined: teacher_failed 2" in res.output and "sk-cli-test-SECRET" not in res.output
+        # every row failed: exit 1, no version, one line that says why (issue 19 item 8)
+        assert res.exit_code == 1, res.output
+        assert "all 2 teacher requests" in res.output and "no version written" in res.output
+        assert "unparseable" in res.output and "sk-cli-test-SECRET" not in res.output
         sent = srv.n_requests
         res = runner.invoke(app, [*args, "--endpoint", "local"])
-        assert res.exit_code == 0 and srv.n_requests == sent  # failures come from the cache…
-        assert "--regenerate failed" in res.output  # …and the summary says how to ask again
+        assert res.exit_code == 1 and srv.n_requests == sent  # the model's bad replies come from the cache…
+        assert "--retry-failed all" in res.output  # …and the message says how to ask again
+        res = runner.invoke(app, [*args, "--endpoint", "local", "--retry-failed", "all"])
+        assert res.exit_code == 1 and srv.n_requests > sent
 
 
 def test_export_and_regenerate_usage_errors(tmp_path, shared_data):

@@ -147,13 +147,19 @@ def test_length_rows_reused_until_budget_grows_or_regenerate(tmp_path):
         assert srv.n_requests == 7  # only the one truncated row
 
 
-def test_failed_rows_are_cached_unless_regenerated(server, tmp_path):
+def test_failed_rows_are_cached_and_asked_again_by_a_later_run(server, tmp_path):
     c = client_for(server, tmp_path, max_retries=0)
     server.enqueue("500")
     assert not c.run(reqs(1))[0].ok
-    assert not client_for(server, tmp_path).run(reqs(1))[0].ok and server.n_requests == 1
-    r = TeacherClient(server.endpoint(), cache=RequestCache(tmp_path / "cache.sqlite"), regenerate={"failed"}).run(reqs(1))
+    kept = TeacherClient(server.endpoint(), cache=RequestCache(tmp_path / "cache.sqlite"), retry_failed="none")
+    assert not kept.run(reqs(1))[0].ok and server.n_requests == 1  # retry_failed="none": the cached failure
+    r = client_for(server, tmp_path).run(reqs(1))  # the default: a transient failure is asked again
     assert r[0].ok and server.n_requests == 2
+    server.enqueue("400")  # a failure that is the endpoint's answer to the request is kept by default…
+    assert not client_for(server, tmp_path).run(reqs(1, prefix="b"))[0].ok
+    assert not client_for(server, tmp_path).run(reqs(1, prefix="b"))[0].ok and server.n_requests == 3
+    r = TeacherClient(server.endpoint(), cache=RequestCache(tmp_path / "cache.sqlite"), regenerate={"failed"})
+    assert r.run(reqs(1, prefix="b"))[0].ok and server.n_requests == 4  # …and asked again on demand
 
 
 def test_sliding_window_is_not_lock_step(tmp_path):

@@ -127,7 +127,7 @@ def load_recipe(recipe: str | Path | dict[str, Any]) -> tuple[dict[str, Any], st
 
 
 def teacher_factory(endpoint: Any, store: Store, recipe: dict[str, Any], teachers_file: str | Path | None = None,
-                    regenerate: tuple[str, ...] = ()):
+                    regenerate: tuple[str, ...] = (), retry_failed: str = "transient"):
     if endpoint is None:
         return None
 
@@ -139,7 +139,7 @@ def teacher_factory(endpoint: Any, store: Store, recipe: dict[str, Any], teacher
         ep = endpoint if isinstance(endpoint, Endpoint) else get_endpoint(str(endpoint), teachers_file)
         cache = recipe.get("cache") or Path(store.root) / "cache" / "teacher.sqlite"
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        return TeacherClient(ep, cache=cache, regenerate=regenerate)
+        return TeacherClient(ep, cache=cache, regenerate=regenerate, retry_failed=retry_failed)
 
     return make
 
@@ -147,8 +147,12 @@ def teacher_factory(endpoint: Any, store: Store, recipe: dict[str, Any], teacher
 def run(recipe: str | Path | dict[str, Any], store: Store, name: str | None = None, limit: int | None = None,
         endpoint: Any = None, seed: int | None = None, teachers_file: str | Path | None = None,
         progress: bool = False, overrides: dict[str, Any] | None = None,
-        regenerate: tuple[str, ...] = ()) -> RunReport:
-    """Run a recipe and return the report (manifests of every output, counts, coverage, teacher accounting)."""
+        regenerate: tuple[str, ...] = (), retry_failed: str = "transient") -> RunReport:
+    """Run a recipe and return the report (manifests of every output, counts, coverage, teacher accounting).
+
+    Failed teacher rows cached by an earlier run are asked again per ``retry_failed`` (transient | all | none,
+    see ``TeacherClient``). A run in which the teacher was asked and every request failed raises
+    ``AllRequestsFailed`` and commits no version."""
     data, rname = load_recipe(recipe)
     data = _ReadKeys(data, **(overrides or {}))
     gen_name = data.get("generator")
@@ -168,7 +172,7 @@ def run(recipe: str | Path | dict[str, Any], store: Store, name: str | None = No
             from synthesis.teachers import get_endpoint
 
             get_endpoint(endpoint, teachers_file).api_key()  # unknown endpoint, unset key variable
-    factory = teacher_factory(endpoint, store, data, teachers_file, regenerate)
+    factory = teacher_factory(endpoint, store, data, teachers_file, regenerate, retry_failed)
     extra = {"synthesis": {"recipe": rname, "generator": gen_name, "seed": seed if seed is not None
                            else data.get("seed", 0), "limit": limit}}
     live_bar = progress and gen_name in TEACHER_FREE  # teacher recipes show the client's live line instead
@@ -178,6 +182,8 @@ def run(recipe: str | Path | dict[str, Any], store: Store, name: str | None = No
                          progress=tick, show_progress=progress and not live_bar)
         module.generate(ctx)
         teacher = ctx._teacher.accounting.to_dict() if ctx._teacher is not None else None
+        if ctx._teacher is not None and ctx._teacher.accounting.all_failed():  # raised inside: nothing committed
+            raise AllRequestsFailed(_all_failed_message(rname, ctx._teacher))
         summaries = {k: outs[k].summary() for k in outs.keys()}
         coverage = {k: dict(outs._writers[k].stats.get("taxonomy", {})) for k in outs.keys()}
         for k in outs.keys():
@@ -188,6 +194,22 @@ def run(recipe: str | Path | dict[str, Any], store: Store, name: str | None = No
     report = RunReport(rname, gen_name, outs.manifests, summaries, coverage, teacher, time.time() - t0, ctx.stats,
                        dict(data), primary, unused)
     return report
+
+
+class AllRequestsFailed(SynthRecipeError):
+    """Every teacher request of a run failed (endpoint down, every row refused): no version is written."""
+
+
+def _all_failed_message(rname: str, client: Any) -> str:
+    t = client.accounting.total()
+    errors = ", ".join(f"{k} ×{v}" for k, v in t.errors.most_common(3))
+    last = str(getattr(client, "last_error", "") or "")[:300]
+    why = "; ".join(x for x in (errors, f"e.g. {last}" if last else "") if x) or "see the cache for each reason"
+    ep = getattr(client, "endpoint", None)
+    where = f" at {ep.name!r} ({ep.base_url})" if ep is not None else ""
+    again = ("some failures came from the cache: --retry-failed all asks those rows again" if t.cached_failed
+             else "fix the endpoint and run again: rows that failed for want of an endpoint are asked again")
+    return f"recipe {rname!r}: all {t.replies + t.cached} teacher requests{where} failed ({why}); no version written — {again}"
 
 
 def run_recipe(recipe: str | Path | dict[str, Any], store: Store, name: str | None = None,

@@ -16,7 +16,9 @@ class Usage:
     replies: int = 0  # rows finished by a call (ok or failed)
     ok: int = 0
     failed: int = 0
-    cached: int = 0  # rows answered from the cache (no call, no cost)
+    cached: int = 0  # rows answered from the cache or an identical call in flight (no call, no cost)
+    cached_failed: int = 0  # of those, rows whose answer is a failure
+    coalesced: int = 0  # of those, rows answered by an identical request in flight at the same time
     retries: int = 0
     parse_retries: int = 0
     input_tokens: int = 0
@@ -27,8 +29,9 @@ class Usage:
     errors: Counter = field(default_factory=Counter)
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in ("requests", "replies", "ok", "failed", "cached", "retries",
-                                            "parse_retries", "input_tokens", "output_tokens")}
+        d = {k: getattr(self, k) for k in ("requests", "replies", "ok", "failed", "cached", "cached_failed",
+                                            "coalesced", "retries", "parse_retries", "input_tokens",
+                                            "output_tokens")}
         d["cost_usd"] = round(self.cost_usd, 6)
         d["mean_latency_s"] = round(self.latency_s / self.ok, 4) if self.ok else None
         d["finish_reasons"] = dict(self.finish_reasons)
@@ -51,12 +54,17 @@ class Accounting:
     def total(self) -> Usage:
         t = Usage()
         for u in self.by_teacher.values():
-            for k in ("requests", "replies", "ok", "failed", "cached", "retries", "parse_retries", "input_tokens",
-                      "output_tokens", "cost_usd", "latency_s"):
+            for k in ("requests", "replies", "ok", "failed", "cached", "cached_failed", "coalesced", "retries",
+                      "parse_retries", "input_tokens", "output_tokens", "cost_usd", "latency_s"):
                 setattr(t, k, getattr(t, k) + getattr(u, k))
             t.finish_reasons.update(u.finish_reasons)
             t.errors.update(u.errors)
         return t
+
+    def all_failed(self) -> bool:
+        """Whether rows were asked and not one got an answer (fresh, cached or coalesced)."""
+        t = self.total()
+        return t.replies + t.cached > 0 and t.ok == 0 and t.cached_failed == t.cached
 
     def rates(self) -> dict[str, float]:
         el = max(1e-9, time.monotonic() - self.started)

@@ -10,6 +10,13 @@ others). Retries with exponential backoff, jitter and ``Retry-After`` on 429, 5x
 connections and unreadable bodies; 401/403/404 stop the run with a message naming the endpoint; 400/422 fail
 that row at once. Structured replies that do not parse are asked again up to ``parse_retries`` times, then
 the row is recorded as failed with its reason. Every finished row (ok or failed) goes to the cache at once.
+
+Identical requests in flight at the same time (same cache key and token budget) are coalesced: one call is
+sent and paid, the others wait for it and get a copy (``Usage.coalesced``). Failed rows cached by an earlier
+run are asked again by ``retry_failed``: ``"transient"`` (default: rows that failed because the endpoint was
+unreachable, overloaded or kept erroring — an endpoint that was down is not remembered as down; a reply the
+model got wrong, 400/422 or unparseable, is kept), ``"all"`` (the same as ``regenerate={"failed"}``) or
+``"none"``. Within one client a request that already failed is not asked again.
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ RETRYABLE = (openai.RateLimitError, openai.InternalServerError, openai.APIConnec
              openai.APIResponseValidationError, ValueError)  # ValueError: a body that is not JSON
 FAIL_ROW = (openai.BadRequestError, openai.UnprocessableEntityError)
 FATAL = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
+GAVE_UP = "gave up after"  # the error of a row whose retries ran out (transient: asked again on a later run)
+RETRY_FAILED = ("transient", "all", "none")
 
 
 class TeacherClient:
@@ -43,11 +52,17 @@ class TeacherClient:
 
     def __init__(self, endpoint: Endpoint, cache: RequestCache | str | Path | None = None,
                  accounting: Accounting | None = None, regenerate: Iterable[str] = (),
-                 backoff_base: float = 0.5, backoff_cap: float = 60.0) -> None:
+                 backoff_base: float = 0.5, backoff_cap: float = 60.0, retry_failed: str = "transient") -> None:
         self.endpoint = endpoint
         self.cache = RequestCache(cache) if isinstance(cache, (str, Path)) else cache
         self.accounting = accounting or Accounting()
         self.regenerate = set(regenerate)  # {"length", "failed"}: ask again instead of using the cache
+        if retry_failed not in RETRY_FAILED:
+            raise ValueError(f"retry_failed must be one of {RETRY_FAILED}, got {retry_failed!r}")
+        self.retry_failed = "all" if "failed" in self.regenerate else retry_failed
+        self._failed_here: set[str] = set()  # keys that failed in this client: not re-asked within the run
+        self.last_error = ""  # the reason of the latest failed row (fresh, cached or coalesced)
+        self._inflight: dict[tuple[str, int | None], asyncio.Future] = {}  # identical calls in flight, coalesced
         self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
         self._client: openai.AsyncOpenAI | None = None
         self._limit: AdaptiveLimit | None = None
@@ -106,12 +121,51 @@ class TeacherClient:
                        if kwargs.get(k) or kwargs.get("extra_body", {}).get(k)), None)
         usage = self.accounting.of(self.endpoint.label)
         if self.cache is not None:
-            hit = self.cache.get(key, budget, self.regenerate)
+            hit = self.cache.get(key, budget, self.regenerate - {"failed"})
+            if hit is not None and hit.get("error") and key not in self._failed_here and (
+                    self.retry_failed == "all"
+                    or (self.retry_failed == "transient" and str(hit["error"]).startswith(GAVE_UP))):
+                hit = None  # a failure from an earlier run: ask again
             if hit is not None:
                 usage.cached += 1
                 reply = Reply.from_dict(hit)
+                if not reply.ok:
+                    usage.cached_failed += 1
+                    self.last_error = reply.error or self.last_error
                 reply.request_id, reply.cached, reply.meta = req.id, True, req.meta
                 return reply
+        slot = (key, budget)
+        leader = self._inflight.get(slot)
+        if leader is not None:  # the same request is being asked right now: wait for it, pay once
+            shared = await asyncio.shield(leader)
+            usage.cached += 1
+            usage.coalesced += 1
+            if not shared.ok:
+                usage.cached_failed += 1
+            reply = Reply.from_dict(shared.to_dict())
+            reply.request_id, reply.cached, reply.meta = req.id, True, req.meta
+            return reply
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(_consume)
+        self._inflight[slot] = fut
+        try:
+            reply = await self._fetch(req, key, identity, kwargs, budget)
+        except BaseException as e:
+            if isinstance(e, asyncio.CancelledError):
+                fut.cancel()
+            else:
+                fut.set_exception(e)
+            raise
+        else:
+            fut.set_result(reply)
+        finally:
+            self._inflight.pop(slot, None)
+        return reply
+
+    async def _fetch(self, req: Request, key: str, identity: dict[str, Any], kwargs: dict[str, Any],
+                     budget: int | None) -> Reply:
+        """Ask the endpoint (with retries), account for the row and cache it."""
+        usage = self.accounting.of(self.endpoint.label)
         reply = await self._call_with_retries(req, key, kwargs, budget)
         usage.replies += 1
         usage.finish_reasons[reply.finish_reason or ("error" if reply.error else "unknown")] += 1
@@ -119,6 +173,8 @@ class TeacherClient:
             usage.ok += 1
         else:
             usage.failed += 1
+            self._failed_here.add(key)
+            self.last_error = reply.error or self.last_error
         if self.cache is not None:
             self.cache.put(key, self.endpoint.model, identity, reply.to_dict(), "ok" if reply.ok else "failed",
                            reply.finish_reason, budget, reply.output_tokens)
@@ -172,7 +228,7 @@ class TeacherClient:
                 usage.parse_retries += 1
                 continue
             if attempt >= ep.max_retries:
-                reply.error = f"gave up after {attempt + 1} attempts: {last_error}"
+                reply.error = f"{GAVE_UP} {attempt + 1} attempts: {last_error}"
                 return reply
             usage.retries += 1
             await asyncio.sleep(backoff_delay(attempt, self.backoff_base, self.backoff_cap, retry_after))
@@ -262,6 +318,12 @@ class TeacherClient:
             return [out[i] for i in range(len(reqs))]
 
         return asyncio.run(go())
+
+
+def _consume(fut: asyncio.Future) -> None:
+    """Mark a coalescing future's exception as retrieved (no 'never retrieved' warning when nobody waited)."""
+    if not fut.cancelled():
+        fut.exception()
 
 
 def _tokens(resp: Any) -> tuple[int, int]:
