@@ -40,10 +40,13 @@ def hf_trainer_tps(model_dir: Path, examples: list[dict], real_tokens: list[int]
         def __getitem__(self, i):
             return examples[i]
 
+    cuda = torch.cuda.is_available()  # bench/gpu.py: bf16, fused AdamW (and torch.compile if asked) on a GPU
     model = AutoModelForCausalLM.from_pretrained(str(model_dir))
     args = TrainingArguments(output_dir=str(out), per_device_train_batch_size=a.micro_batch, max_steps=a.steps,
                              learning_rate=1e-3, lr_scheduler_type="cosine", warmup_steps=1, weight_decay=0.1,
-                             max_grad_norm=1.0, logging_steps=1000, save_strategy="no", report_to=[], use_cpu=True,
+                             max_grad_norm=1.0, logging_steps=1000, save_strategy="no", report_to=[], use_cpu=not cuda,
+                             bf16=cuda, optim="adamw_torch_fused" if cuda else "adamw_torch",
+                             torch_compile=bool(getattr(a, "compile", False)),
                              dataloader_num_workers=0, seed=0, disable_tqdm=True)
     Trainer(model=model, args=args, train_dataset=DS(), callbacks=[Clock()]).train()
     # step end → step end: data loading included, as in our per-step dt; the first step is warm-up
