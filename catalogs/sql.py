@@ -121,7 +121,10 @@ def run_query(store: Store, sql: str, params: list[Any] | None = None, *, timeou
         except duckdb.Error as e:
             raise store.index.damaged(str(e).splitlines()[0]) from None
         try:
-            con.execute("SET enable_progress_bar = false")  # it would write into --json / --csv output
+            try:  # the bar would write into --json / --csv output; in Jupyter DuckDB refuses to change it
+                con.execute("SET enable_progress_bar = false")
+            except duckdb.InvalidInputException:
+                pass
             if memory_limit is not None:
                 con.execute(f"SET memory_limit = '{memory_limit}'")
                 con.execute("SET temp_directory = ''")  # no spilling: over the limit is an error, not a full disk
