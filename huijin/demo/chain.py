@@ -41,7 +41,7 @@ class DemoState:
 
 
 def step_corpus(s: DemoState) -> None:
-    s.corpus = generate(s.work / "raw", n_filings=12 if s.quick else 24)
+    s.corpus = generate(s.work / "raw", n_filings=12 if s.quick else 24, n_tables=40 if s.quick else 200)
     s.notes.append(f"raw input: {sum(s.corpus.counts.values())} pages ({', '.join(f'{k} {v}' for k, v in sorted(s.corpus.counts.items()))})")
 
 
@@ -109,7 +109,10 @@ def step_synth(s: DemoState) -> None:
     from synthesis.generators.runner import run
 
     c = s.corpus
-    rep = run({"generator": "programmatic_tables", "inputs": [str(c.tables)], "seed": 0,
+    # the model writes programs that name table cells (revenue@2019) and the interpreter reads them: a few-million-
+    # parameter model learns to choose cells long before it learns to copy digits (issue 12's probe)
+    rep = run({"generator": "programmatic_tables", "inputs": [str(c.tables)], "seed": 0, "program_fraction": 1.0,
+               "program_cells": True, "programs_only": True, "generate": {"per_table": 6},
                "outputs": {"rl": "demo-rl", "sft": "demo-sft"}}, s.store)
     s.refs["rl"] = rep.manifests["rl"].ref
     s.refs["sft"] = rep.manifests["sft"].ref
@@ -150,7 +153,8 @@ def stage_metrics(s: DemoState) -> dict[str, dict[str, object]]:
     return {
         "bpb_finance": {"kind": "bpb", "version": s.refs["web_fin_heldout"]},
         "bpb_general": {"kind": "bpb", "version": s.refs["general_heldout"]},
-        "numeric_acc": {"kind": "reward", "version": s.refs["rl_heldout"], "max_new_tokens": 48, **lim},
+        "numeric_acc": {"kind": "reward", "version": s.refs["rl_heldout"], "max_new_tokens": 64,
+                        **(lim or {"limit": 120})},
         "tool_success": {"kind": "agentic", "version": s.refs["agentic_rl_heldout"], "max_new_tokens": 48,
                          "max_total_tokens": 1536, "max_turns": 2, **lim},  # as the agentic stage (recipes/stages/tiny.yaml)
     }
@@ -181,11 +185,42 @@ def step_snapshot(s: DemoState) -> None:
         "general_rl": [(s.refs["rl_train"], 1.0)],
     }
     # snapshots are immutable: the name carries the content, so a rerun reuses it and new data gets a new one
-    name = f"demo-{content_hash(stages, 8)}"
-    s.refs["snapshot"] = s.store.snapshots.create(name, stages)["name"]
+    key = content_hash(stages, 8)
+    tok = demo_tokenizer(s, stages, s.work / f"tokenizer-{key}")
+    name = f"demo-{key}"
+    s.refs["snapshot"] = s.store.snapshots.create(name, stages, tokenizer=str(tok))["name"]
+
+
+def demo_tokenizer(s: DemoState, stages: dict[str, list[tuple[str, float]]], out: Path) -> Path:
+    """A BPE tokenizer trained on what the stages train on (CPT text and the SFT conversations, never the held-out
+    versions), pinned in the snapshot; kept across reruns so the snapshot stays the same."""
+    import json
+
+    from training.tiny import train_tokenizer
+
+    if (out / "tokenizer.json").exists():
+        return out
+
+    def texts():
+        for stage in ("cpt", "sft"):
+            for ref, _ in stages[stage]:
+                for r in s.store.iter_records(ref):
+                    yield r["text"] if "text" in r else json.dumps(r["messages"], ensure_ascii=False, default=str)
+
+    return train_tokenizer(texts(), out, vocab_size=2048)
 
 
 STAGES = ["cpt", "sft", "reasoning_rl", "agentic_rl", "general_rl"]
+# ~1M parameters (4 layers × 128): the smallest size that learned the cell programs on 2 cores in the probe
+DEMO_MODEL = {"tiny_model": {"hidden_size": 128, "intermediate_size": 352, "num_hidden_layers": 4,
+                             "num_attention_heads": 4, "num_key_value_heads": 2}}
+_RL = {"max_new_tokens": 48, "save_every": 10}
+DEMO_SCHEDULE = {  # the full demo's steps per stage (--quick keeps the CI-sized defaults)
+    "sft": {"max_steps": 400, "lr": 3e-3, "warmup_steps": 20, "save_every": 100},
+    # groups whose samples all scored the same teach nothing: refill them (DAPO dynamic sampling)
+    "reasoning_rl": {**_RL, "max_steps": 20, "dynamic_sampling_max_batches": 3},
+    "agentic_rl": {**_RL, "max_steps": 10}, "general_rl": {**_RL, "max_steps": 10},
+}
 
 
 def demo_suite(s: DemoState) -> Path:
@@ -206,7 +241,8 @@ def step_train(s: DemoState) -> None:
     steps = 4 if s.quick else 12
     s.refs["suite"] = str(demo_suite(s))
     config = {"max_steps": steps, "save_every": steps, "eval_suite": s.refs["suite"], "eval_limit": 8,
-              "stage_metrics": stage_metrics(s), "seed": s.seed}
+              "stage_metrics": stage_metrics(s), "seed": s.seed, **DEMO_MODEL,
+              **({} if s.quick else DEMO_SCHEDULE)}
     # one folder per snapshot and seed: a rerun resumes, new data or another seed starts fresh
     out = s.work / "train" / (s.refs["snapshot"] + (f"-seed{s.seed}" if s.seed else ""))
     s.runs = run_stages(s.store, s.refs["snapshot"], stages, model="tiny", output=out, config=config)
