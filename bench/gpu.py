@@ -56,10 +56,7 @@ def rollout_tps(model_dir: Path, n_prompts: int, new_tokens: int) -> float:
 
 
 def one_size(name: str, a, tmp: Path, store) -> dict:
-    from train_step import hf_trainer_tps, run_ours, run_spec
-
-    from training.data import TokenSource
-    from training.plan import PackedLoader, PlanSpec, build
+    from train_step import hf_trainer_tps, run_ours, same_sequences
 
     cfg = {"seq_len": a.seq_len, "micro_batch": a.micro_batch, "grad_accum": 1, "max_steps": a.steps,
            "save_every": 0, "eval_every": 0, "warmup_steps": 1, "lr": 3e-4, "zero_stage": a.zero_stage,
@@ -69,14 +66,7 @@ def one_size(name: str, a, tmp: Path, store) -> dict:
     hist = [json.loads(x) for x in (out / "cpt" / "metrics.jsonl").read_text().splitlines()][1:]
     ours = statistics.median(h["tokens_per_s"] for h in hist)
     mfu = [h["mfu"] for h in hist if "mfu" in h]
-    spec_d = run_spec(store, rec)
-    spec = PlanSpec(**{k: v for k, v in spec_d.items() if k != "format"})
-    sources = [TokenSource(store, store.resolve(f"{s['dataset']}@{s['version']}")) for s in spec.sources]
-    packed = build(spec, [s.lengths for s in sources])
-    loader = PackedLoader(sources, packed.train, spec.seq_len, 1, 1)
-    n = a.steps * a.micro_batch
-    examples = [{k: v[0] for k, v in loader.batch([i % len(packed.train)]).items()} for i in range(n)]
-    real = [int(packed.train[i % len(packed.train)][:, 3].sum()) for i in range(n)]
+    examples, real = same_sequences(store, rec, a.steps * a.micro_batch)
     hf = hf_trainer_tps(out / "base", examples, real, a, tmp / f"hf-{name}")
     return {"size": name, "params": _params(out / "base"), "ours_tokens_per_s": round(ours),
             "hf_trainer_tokens_per_s": round(hf), "ratio_ours_over_hf": round(ours / hf, 3),

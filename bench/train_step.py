@@ -66,9 +66,7 @@ def main() -> None:
     a = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from catalogs import Store
-    from training.data import TokenSource
     from training.demo_data import build_inputs
-    from training.plan import PackedLoader, PlanSpec, build
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-train-"))
     store = Store.open(tmp / "store")
@@ -87,14 +85,7 @@ def main() -> None:
     ours_runs = [first]
     # the very same sequences, in the same order, for HF Trainer (its sampler must not shuffle them)
     job = json.loads((tmp / "ours0" / "cpt" / "result.json").read_text())
-    spec_d = run_spec(store, rec)
-    spec = PlanSpec(**{k: v for k, v in spec_d.items() if k != "format"})
-    sources = [TokenSource(store, store.resolve(f"{s['dataset']}@{s['version']}")) for s in spec.sources]
-    packed = build(spec, [s.lengths for s in sources])
-    loader = PackedLoader(sources, packed.train, spec.seq_len, 1, 1)
-    n = a.steps * a.micro_batch
-    examples = [{k: v[0] for k, v in loader.batch([i]).items()} for i in range(n)]
-    real = [int(packed.train[i][:, 3].sum()) for i in range(n)]
+    examples, real = same_sequences(store, rec, a.steps * a.micro_batch)
     import torch
     import transformers.trainer as hf_trainer
 
@@ -114,6 +105,22 @@ def main() -> None:
                       "ratio_ours_over_hf": round(ours / hf, 3),
                       "ours_runs": [round(x) for x in ours_runs], "hf_runs": [round(x) for x in hf_runs], "goal_ge_1": ours / hf >= 1.0,
                       "final_loss_ours": job["metrics"]["final_loss"]}, indent=1))
+
+
+def same_sequences(store, rec: dict, n: int) -> tuple[list[dict], list[int]]:
+    """The first ``n`` packed sequences our run trained on (cycled if fewer), as HF Trainer examples, with
+    their real (non-padding) token counts."""
+    from training.data import TokenSource
+    from training.plan import PackedLoader, PlanSpec, build
+
+    spec_d = run_spec(store, rec)
+    spec = PlanSpec(**{k: v for k, v in spec_d.items() if k != "format"})
+    sources = [TokenSource(store, store.resolve(f"{s['dataset']}@{s['version']}")) for s in spec.sources]
+    packed = build(spec, [s.lengths for s in sources])
+    loader = PackedLoader(sources, packed.train, spec.seq_len, 1, 1)
+    idx = [i % len(packed.train) for i in range(n)]
+    return ([{k: v[0] for k, v in loader.batch([i]).items()} for i in idx],
+            [int(packed.train[i][:, 3].sum()) for i in idx])
 
 
 def run_ours(store, cfg: dict, out: Path) -> dict:
