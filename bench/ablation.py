@@ -42,7 +42,7 @@ def claims(t: dict) -> dict[str, bool | None]:
     bf, bfc, bg, bgc = (est("bpb_finance", "base"), est("bpb_finance", "cpt"), est("bpb_general", "base"),
                         est("bpb_general", "cpt"))
     out["cpt_lowers_finance_bpb_more_than_general"] = (None if None in (bf, bfc, bg, bgc) else
-                                                       (bf.value - bfc.value) > (bg.value - bgc.value) > -1e9)
+                                                       (bf.value - bfc.value) > max(0.0, bg.value - bgc.value))
     sft = est("numeric_acc", "sft")
     out["sft_numeric_acc_at_least_0.20"] = None if sft is None else sft.value >= 0.20
     out["reasoning_rl_lifts_numeric_acc_5pts_disjoint"] = lift("numeric_acc", "sft", "reasoning_rl", 0.05, True)

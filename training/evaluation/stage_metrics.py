@@ -72,7 +72,8 @@ def _records(store, ref: str, limit: int | None) -> list[dict[str, Any]]:
     return rows[:limit] if limit else rows
 
 
-def _rollout_rewards(model, tok, records: list[dict[str, Any]], kind: str, m: dict[str, Any], store) -> list[float | None]:
+def _rollout_rewards(model, tok, records: list[dict[str, Any]], kind: str, m: dict[str, Any], store,
+                     judge: Any = None) -> list[float | None]:
     from ..rl.rewards import score_samples
     from ..rl.rollout import GenConfig, single_turn_rollouts
 
@@ -89,14 +90,15 @@ def _rollout_rewards(model, tok, records: list[dict[str, Any]], kind: str, m: di
             samples = agentic_rollouts(model, tok, batch, 1, cfg, env_factory({}, store))
         else:
             samples = single_turn_rollouts(model, tok, batch, 1, cfg)
-            score_samples(batch, samples, judge=m.get("_judge"))
+            score_samples(batch, samples, judge=judge)
         rewards += [s.reward for s in samples]
     return rewards
 
 
 def evaluate_metrics(model_path: str | Path, store, metrics: dict[str, Any], progress: bool = False,
-                     log: Callable[[str], None] | None = None) -> dict[str, dict[str, Any]]:
-    """Every metric of ``metrics`` for the model at ``model_path``: ``{name: {value, ci, n, kind, version}}``."""
+                     log: Callable[[str], None] | None = None, judge: Any = None) -> dict[str, dict[str, Any]]:
+    """Every metric of ``metrics`` for the model at ``model_path``: ``{name: {value, ci, n, kind, version}}``.
+    ``judge`` (a ``training.rl.rewards.JudgeReward``) scores ``judge`` specs; without one they are unscored."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -113,7 +115,7 @@ def evaluate_metrics(model_path: str | Path, store, metrics: dict[str, Any], pro
             pairs = bpb_per_doc(model, tok, [r["text"] for r in recs], min(window, 2048))
             est = bootstrap_ci([b / max(n, 1) for b, n in pairs], [max(n, 1) for _, n in pairs])
         else:
-            est = bootstrap_ci(_rollout_rewards(model, tok, recs, m["kind"], m, store))
+            est = bootstrap_ci(_rollout_rewards(model, tok, recs, m["kind"], m, store, judge))
         out[name] = {**est.to_dict(), "kind": m["kind"], "version": ref}
         if log:
             log(f"{name}: {_fmt(est)} on {ref}")
