@@ -128,3 +128,47 @@ def test_training(demo_store: Path, kernel_dirs: Path) -> None:
     assert f"suite: {suite}" in text and "overall" in text  # the ablation table
     assert "stage metrics: bpb_finance, bpb_general, numeric_acc, tool_success" in text  # held-out metrics table
     assert figures(nb) >= 3  # loss/reward curves, ablation chart, stage metrics with intervals
+
+
+def test_demo_eval_items_disjoint_from_every_training_version(demo_store: Path) -> None:
+    """The held-out versions the stage metrics read share no item with any version the snapshot trains on:
+    compared by content hash (doc text; the prompt of rl records and of sft conversations) and by table."""
+    import hashlib
+
+    store = Store.open(demo_store, create=False)
+    runs = [store.runs.get(r["run_id"]) for r in store.runs.ls() if r["status"] == "completed"]
+    evals = {m["version"] for r in runs for m in (r["metrics"].get("stage_metrics") or {}).values()}
+    assert len(evals) == 4 and all("heldout" in v for v in evals)
+    snap = store.snapshots.get(runs[0]["snapshot"])
+    trained = {f"{e['dataset']}@{e['version']}" for es in snap["stages"].values() for e in es}
+
+    def prompt(msgs) -> list:
+        msgs = json.loads(msgs) if isinstance(msgs, str) else list(msgs)
+        msgs = [dict(m) for m in msgs]
+        return msgs[:-1] if msgs and msgs[-1].get("role") == "assistant" else msgs
+
+    def keys(ref: str) -> tuple[set[str], set[str]]:
+        hashes, tables = set(), set()
+        for r in store.iter_records(ref):
+            body = r["text"] if "text" in r else json.dumps(prompt(r.get("prompt") or r.get("messages")),
+                                                              sort_keys=True, default=str)
+            hashes.add(hashlib.sha256(body.encode()).hexdigest())
+            meta = json.loads(r["meta"]) if isinstance(r.get("meta"), str) else (r.get("meta") or {})
+            if meta.get("context_id"):
+                tables.add(meta["context_id"])
+        return hashes, tables
+
+    train_h, train_t = set(), set()
+    for ref in trained:  # the mixture's sources too: they are what the mixture sampled from
+        h, t = keys(ref)
+        train_h |= h
+        train_t |= t
+        for p in store.resolve(ref).parents:
+            h, t = keys(f"{p['name']}@{p['version']}")
+            if "-train" in p["name"]:
+                train_h |= h
+                train_t |= t
+    for ref in evals:
+        h, t = keys(ref)
+        assert h and not (h & train_h), ref
+        assert not (t & train_t), ref
