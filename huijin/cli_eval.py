@@ -21,6 +21,9 @@ def eval_main(
     run: str | None = typer.Option(None, "--run", help="store the scores in this run's metrics"),
     as_input: bool = typer.Option(False, "--input-model", help="with --run: store as the run's input-model (base) scores"),
     out: Path | None = typer.Option(None, "--out", help="write per-item results (JSONL)"),
+    backend: str = typer.Option("local", "--backend", help="local (HF generate) or server (OpenAI-compatible "
+                                "completions server, e.g. vLLM/SGLang; the tokenizer comes from --model)"),
+    server_url: str | None = typer.Option(None, "--server-url", help="with --backend server: http://host:port"),
     store: str | None = StoreOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -31,6 +34,8 @@ def eval_main(
         fail("--model is required (or use `huijin eval compare RUN...`)")
     if not Path(model).is_dir():
         fail(f"--model {model}: not a model folder")
+    if backend not in ("local", "server") or (backend == "server") != bool(server_url):
+        fail("--backend is local or server, and --server-url goes with --backend server", code=2)
     from training.engine import setup_env
 
     setup_env()
@@ -43,8 +48,10 @@ def eval_main(
             fail(str(e.args[0]))
     try:
         rep = evaluate_model(model, load_suite(suite), limit, [t.strip() for t in tasks.split(",")] if tasks else None,
-                             progress=not as_json)
+                             progress=not as_json, server_url=server_url)
     except SuiteError as e:
+        fail(str(e))
+    except RuntimeError as e:  # training.generation.BackendError: the server is down or answered nonsense
         fail(str(e))
     summary = rep.summary()
     if out:

@@ -145,14 +145,20 @@ def run_suite(suite: Suite | str, generate: Generate, model: str = "", limit: in
 
 
 class HFGenerator:
-    """Greedy generation with a local HF model (KV cache, left-padded batches), prompts cut to fit."""
+    """Greedy generation with a local HF model (KV cache, left-padded batches), prompts cut to fit; with
+    ``server_url``, the same prompts go to an OpenAI-compatible server instead (``training.generation``)."""
 
-    def __init__(self, model_path: str | Path) -> None:
+    def __init__(self, model_path: str | Path, server_url: str | None = None) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.tok = AutoTokenizer.from_pretrained(str(model_path))
-        self.model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.float32).eval()
+        if server_url:
+            from ..generation import ServerBackend
+
+            self.model = ServerBackend(server_url, self.tok)
+        else:
+            self.model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.float32).eval()
 
     def encode(self, item: EvalItem, suite: Suite) -> list[int]:
         ctx = item.context
@@ -178,8 +184,9 @@ class HFGenerator:
 
 
 def evaluate_model(model_path: str | Path, suite: Suite | str, limit: int | None = None,
-                   tasks: list[str] | None = None, progress: bool = False) -> EvalReport:
-    return run_suite(suite, HFGenerator(model_path), str(model_path), limit, tasks, progress)
+                   tasks: list[str] | None = None, progress: bool = False,
+                   server_url: str | None = None) -> EvalReport:
+    return run_suite(suite, HFGenerator(model_path, server_url), str(model_path), limit, tasks, progress)
 
 
 def scripted(answers: dict[str, str] | Callable[[EvalItem], str]) -> Generate:

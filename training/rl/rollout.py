@@ -68,7 +68,10 @@ def stop_token_ids(tok) -> list[int]:
 def generate_batch(model, tok, prompts: list[list[int]], cfg: GenConfig,
                    max_new_tokens: int | None = None) -> list[tuple[list[int], bool]]:
     """Sample one continuation per prompt (left-padded batch, KV cache). Returns ``(new_ids, stopped)`` with the
-    continuation cut after its first stop token; ``stopped`` is False when it ran out of tokens."""
+    continuation cut after its first stop token; ``stopped`` is False when it ran out of tokens.
+    ``model`` may instead be a generation backend (``training.generation``: e.g. a vLLM/SGLang server)."""
+    if hasattr(model, "generate_ids"):
+        return model.generate_ids(prompts, cfg, max_new_tokens)
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     width = max(len(p) for p in prompts)
     ids = torch.full((len(prompts), width), pad, dtype=torch.long)

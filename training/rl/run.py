@@ -128,6 +128,9 @@ class RLSteps(StageSteps):
         self.make_env = env_factory(cfg, r.store) if self.rollout == "agentic" else None
         self.judge, self.rm = judge_from_cfg(cfg, r.out), reward_model_from_cfg(cfg)
         self.val_reward = bool(cfg.get("val_reward", True))
+        from ..generation import backend_from_cfg  # `backend: server`: rollouts on a synced generation server
+
+        self.backend, self.steps_done = backend_from_cfg(cfg, self.tokenizer, r.out, r.rank, r.world), 0
         return total
 
     def describe(self, total: int) -> str:
@@ -156,6 +159,8 @@ class RLSteps(StageSteps):
 
         rc, g = self.rc, self.rc.group_size
         t0 = time.perf_counter()
+        gen, sync = self._generator(step - 1)
+        self.steps_done = step  # the update below makes the policy that of step `step`
         dynamic = rc.dynamic_sampling_max_batches > 1
         drawn: list[tuple[int, int]] = []
         rolled, trained = [], []  # every rollout of the step; the groups the update will see
@@ -164,7 +169,7 @@ class RLSteps(StageSteps):
         while True:
             mine = self._next_batch()
             drawn += mine
-            samples, tg, ts = sample_and_score(self.engine.module, self.tokenizer, [self.plan.record(x) for x in mine],
+            samples, tg, ts = sample_and_score(gen, self.tokenizer, [self.plan.record(x) for x in mine],
                                                rc, self.make_env, self.judge, self.rm)
             t_gen, t_score, batches = t_gen + tg, t_score + ts, batches + 1
             rolled += samples
@@ -190,11 +195,17 @@ class RLSteps(StageSteps):
         gn = self.engine.get_global_grad_norm()
         return {**global_metrics(m, rolled, trained, g, self.world), "lr": self.engine.get_lr()[0],
                 "grad_norm": float(gn) if gn is not None else None, "dt": time.perf_counter() - t0,
-                "prompts": [f"{a}:{b}" for a, b in drawn]}
+                "prompts": [f"{a}:{b}" for a, b in drawn], **sync}
+
+    def _generator(self, policy_version: int) -> tuple[Any, dict[str, Any]]:
+        """What rolls out: the policy itself (local), or the generation server synced to it (with lag metrics)."""
+        if self.backend is None:
+            return self.engine.module, {}
+        return self.backend, self.backend.before_rollouts(self.engine.module, policy_version)
 
     def validate(self) -> dict[str, Any]:
-        return {"val_reward": validation_reward(self.engine.module, self.tokenizer, self.plan, self.rc,
-                                                self.make_env, self.judge, self.rm)}
+        return {"val_reward": validation_reward(self._generator(self.steps_done)[0], self.tokenizer, self.plan,
+                                                self.rc, self.make_env, self.judge, self.rm)}
 
     def line(self, rec: dict[str, Any], total: int) -> str:
         r = rec["reward_mean"]
@@ -209,11 +220,12 @@ class RLSteps(StageSteps):
         return {"reward_mean": rec["reward_mean"]}
 
     def finish(self, history: list[dict[str, Any]]) -> dict[str, Any]:
-        val = validation_reward(self.engine.module, self.tokenizer, self.plan, self.rc, self.make_env, self.judge,
-                                self.rm) if self.val_reward else None
+        val = validation_reward(self._generator(self.steps_done)[0], self.tokenizer, self.plan, self.rc, self.make_env,
+                                self.judge, self.rm) if self.val_reward else None
         rewards = [h["reward_mean"] for h in history if h["reward_mean"] is not None]
         k = max(1, len(rewards) // 4)
-        return {"consumed_prompts": self.consumed, "rollout": self.rollout, "group_size": self.rc.group_size,
+        return {**(self.backend.summary() if self.backend else {}),
+                "consumed_prompts": self.consumed, "rollout": self.rollout, "group_size": self.rc.group_size,
                 "train_prompts": len(self.plan.train), "val_prompts": len(self.plan.val),
                 "band_dropped": self.plan.dropped,
                 "reward_first": sum(rewards[:k]) / k if rewards else None,

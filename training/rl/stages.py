@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..generation.base import CONFIG_KEYS as GEN_KEYS
 from ..plan import PlanError, PlanSpec, make_spec
 from ..runner import Stage, StageContext, StageSteps
 
@@ -16,6 +17,7 @@ from ..runner import Stage, StageContext, StageSteps
 class RLStage(Stage):
     kinds = ("rl",)
     rollout = "single"
+    config_keys = GEN_KEYS  # backend: local | server (training.generation), server_url, sync_every, max_lag, ...
 
     def plan(self, ctx: StageContext) -> PlanSpec:
         from catalogs.snapshots import tree_sha256
