@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from .apps import synth
-from .common import JsonOpt, StoreOpt, console, fail, open_store, parse_sets, print_json, print_table
+from .common import JsonOpt, StoreOpt, console, fail, nearest, open_store, parse_sets, print_json, print_table
 
 
 @synth.command("run")
@@ -39,6 +39,7 @@ def synth_run(
     if retry_failed not in ("transient", "all", "none"):
         fail(f"--retry-failed takes transient, all or none, got {retry_failed}")
     overrides = parse_sets(set_, nest=False)  # recipe keys are flat: generate.per_table is one (unknown) key
+    _refuse_misspelled(recipe, overrides)
     s = open_store(store)
     try:
         report = run(recipe, s, name=name, limit=limit, endpoint=endpoint, seed=seed, teachers_file=teachers,
@@ -121,3 +122,19 @@ def _run_post(steps: list, report, s, to_stderr: bool = False) -> list[dict]:
         if rc != 0:
             fail(f"post step failed (exit {rc}): huijin {' '.join(args)}")
     return done
+
+
+def _refuse_misspelled(recipe: str, overrides: dict) -> None:
+    """A --set key the recipe lacks but that is close to one it has is a typo: refuse it before any work. A key
+    with no near match may be an optional setting the generator reads; an unread one is warned about after."""
+    from synthesis.generators import SynthRecipeError
+    from synthesis.generators.runner import load_recipe
+
+    try:
+        data, _ = load_recipe(recipe)
+    except SynthRecipeError:
+        return  # the run reports it
+    for k in overrides:
+        near = nearest(k, data) if k not in data else None
+        if near:
+            fail(f"--set: unknown key {k!r}; did you mean {near!r}?", code=2)

@@ -114,8 +114,18 @@ def run(
         if not config.exists():
             fail(f"--config {config} does not exist")
         overrides = yaml.safe_load(config.read_text()) or {}
+    from training.config_keys import UnknownConfigKey, check_keys
+
+    try:
+        check_keys(overrides, origin=f"--config {config}")
+    except UnknownConfigKey as e:
+        fail(str(e), code=2)
     for k, v in parse_sets(sets).items():
         overrides[k] = {**overrides.get(k, {}), **v} if isinstance(v, dict) and isinstance(overrides.get(k), dict) else v
+    try:
+        check_keys(parse_sets(sets))
+    except UnknownConfigKey as e:
+        fail(str(e), code=2)
     s = open_store(store, create=False)
     names = [x.strip() for x in stages.split(",") if x.strip()]
     try:

@@ -58,6 +58,14 @@ def parse_sets(items: Sequence[str], nest: bool = True) -> dict[str, Any]:
     return out
 
 
+def nearest(key: str, valid: Iterable[str]) -> str | None:
+    """The closest valid name to a misspelled ``key`` (difflib), or None."""
+    import difflib
+
+    near = difflib.get_close_matches(key, sorted(valid), n=1, cutoff=0.6)
+    return near[0] if near else None
+
+
 def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=1, default=str) + "\n")
 

@@ -170,8 +170,9 @@ def run(recipe: str | Path | dict[str, Any], store: Store, name: str | None = No
                               "listed in recipes/teachers.yaml)")
         if isinstance(endpoint, str):
             from synthesis.teachers import get_endpoint
+            from synthesis.teachers.preflight import preflight
 
-            get_endpoint(endpoint, teachers_file).api_key()  # unknown endpoint, unset key variable
+            preflight(get_endpoint(endpoint, teachers_file))  # unknown endpoint, unset key, server down: stop now
     factory = teacher_factory(endpoint, store, data, teachers_file, regenerate, retry_failed)
     extra = {"synthesis": {"recipe": rname, "generator": gen_name, "seed": seed if seed is not None
                            else data.get("seed", 0), "limit": limit}}
@@ -185,6 +186,8 @@ def run(recipe: str | Path | dict[str, Any], store: Store, name: str | None = No
         if ctx._teacher is not None and ctx._teacher.accounting.all_failed():  # raised inside: nothing committed
             raise AllRequestsFailed(_all_failed_message(rname, ctx._teacher))
         summaries = {k: outs[k].summary() for k in outs.keys()}
+        if summaries and not any(x["kept"] for x in summaries.values()):  # raised inside: nothing committed
+            raise EmptyRun(_empty_message(rname, summaries, ctx._teacher))
         coverage = {k: dict(outs._writers[k].stats.get("taxonomy", {})) for k in outs.keys()}
         for k in outs.keys():
             outs.set_extra(k, counts=summaries[k], coverage=coverage[k], stats=ctx.stats,
@@ -198,6 +201,21 @@ def run(recipe: str | Path | dict[str, Any], store: Store, name: str | None = No
 
 class AllRequestsFailed(SynthRecipeError):
     """Every teacher request of a run failed (endpoint down, every row refused): no version is written."""
+
+
+class EmptyRun(SynthRecipeError):
+    """No output of a run kept a single row: no empty version is committed; the message gives the drop reasons."""
+
+
+def _empty_message(rname: str, summaries: dict[str, dict[str, Any]], client: Any) -> str:
+    parts = []
+    for k, x in summaries.items():
+        why = ", ".join(f"{r} ×{n}" for r, n in sorted(x["dropped"].items(), key=lambda kv: -kv[1])[:5])
+        q = f", {x['quarantined']} quarantined" if x.get("quarantined") else ""
+        parts.append(f"{k}: {x['inputs']} inputs, 0 kept ({why or 'nothing dropped: no input'}{q})")
+    last = str(getattr(client, "last_error", "") or "")[:200] if client is not None else ""
+    return (f"recipe {rname!r} kept no row, so no version was written — " + "; ".join(parts)
+            + (f"; last teacher error: {last}" if last else ""))
 
 
 def _all_failed_message(rname: str, client: Any) -> str:

@@ -104,6 +104,9 @@ def _stderr_console():
     return Console(stderr=True, width=None if sys.stderr.isatty() else 150)
 
 
+PLAIN_EVERY_S = 10.0  # seconds between progress lines when stderr is not a terminal
+
+
 class LiveProgress:
     """rows done / total, req/s, tokens/s, $ and ETA on stderr while a run goes (rich), then a summary table."""
 
@@ -113,8 +116,15 @@ class LiveProgress:
         self._progress = None
         self._task = None
         self._last = 0.0
+        self._plain = None
 
     def __enter__(self) -> LiveProgress:
+        import sys
+
+        self._plain = None
+        if self.enabled and not sys.stderr.isatty():  # rich draws nothing to a pipe until the end
+            self._plain, self._last = _stderr_console(), time.monotonic()
+            return self
         if self.enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -131,11 +141,20 @@ class LiveProgress:
         if self._progress is not None and (now - self._last > 0.2 or self.done == self.total):
             self._last = now
             self._progress.update(self._task, completed=self.done, status=self.acc.status_line(self.done, self.total))
+        elif self._plain and now - self._last > PLAIN_EVERY_S:  # a pipe or log file: one plain line now and then
+            self._last = now
+            of = f"/{self.total}" if self.total else ""
+            self._plain.print(f"{self.title}: {self.done}{of} rows  {self.acc.status_line(self.done, self.total)}",
+                              highlight=False)
 
     def __exit__(self, *exc) -> None:
+        if self._plain is not None:
+            self._plain.print(f"{self.title}: {self.done} rows  {self.acc.status_line(self.done, self.total)}",
+                              highlight=False)
         if self._progress is not None:
             self._progress.update(self._task, completed=self.done, status=self.acc.status_line(self.done, self.total))
             self._progress.stop()
+        if self._progress is not None or self._plain is not None:
             from rich.table import Table
 
             rows = self.acc.summary_rows()

@@ -36,6 +36,7 @@ from .accounting import Accounting, LiveProgress
 from .cache import BUDGET_PARAMS, RequestCache, hash_request, request_identity
 from .config import Endpoint
 from .limits import AdaptiveLimit, TokenBucket, backoff_delay, parse_retry_after
+from .reasoning import reasoning_of, split_reasoning
 from .types import Reply, Request, TeacherError
 
 _CREATE_PARAMS = set(inspect.signature(openai.resources.chat.completions.AsyncCompletions.create).parameters)
@@ -67,6 +68,7 @@ class TeacherClient:
         self._client: openai.AsyncOpenAI | None = None
         self._limit: AdaptiveLimit | None = None
         self._scrub = lambda text: text  # replaced in _ensure: error texts never carry the key value
+        self._down = 0  # connection failures in a row, over all requests (a success resets it)
         self._rpm = TokenBucket(endpoint.rpm) if endpoint.rpm else None
         self._tpm = TokenBucket(endpoint.tpm) if endpoint.tpm else None
 
@@ -202,6 +204,7 @@ class TeacherClient:
                     raise ValueError("reply body has no choices")
                 ok, seconds = True, time.monotonic() - t0
                 out_tok = _tokens(resp)[1]
+                self._down = 0
             except FATAL as e:
                 raise TeacherError(self._scrub(f"endpoint {ep.name!r} ({ep.base_url}, model {ep.model}): "
                                                f"{e.status_code} {_msg(e)}" + _hint(e, ep))) from None
@@ -215,6 +218,10 @@ class TeacherClient:
                 retry_after = parse_retry_after(getattr(getattr(e, "response", None), "headers", None))
                 if isinstance(e, openai.RateLimitError) and self._rpm and retry_after:
                     self._rpm.drain(retry_after)
+                if isinstance(e, openai.APIConnectionError):  # timeouts included
+                    self._down += 1
+                    if self._down >= ep.max_consecutive_failures:
+                        raise TeacherError(self._down_message()) from None
             finally:
                 await self._limit.release(ok, seconds, out_tok)
             if ok:
@@ -234,6 +241,13 @@ class TeacherClient:
             await asyncio.sleep(backoff_delay(attempt, self.backoff_base, self.backoff_cap, retry_after))
             attempt += 1
 
+    def _down_message(self) -> str:
+        ep, t = self.endpoint, self.accounting.of(self.endpoint.label)
+        top = ", ".join(f"{k} ×{v}" for k, v in t.errors.most_common(3))
+        return (f"endpoint {ep.name!r} ({ep.base_url}): {self._down} connection failures in a row "
+                f"(max_consecutive_failures), stopping; top errors: {top}; {t.ok} rows answered before. "
+                "Is the server up? No version written")
+
     def _fill(self, reply: Reply, resp: Any, req: Request, seconds: float) -> str | None:
         """Copy the response into the reply and account for it; returns a parse error, or None when done."""
         usage = self.accounting.of(self.endpoint.label)
@@ -251,13 +265,13 @@ class TeacherClient:
         reply.output_tokens += tout
         reply.latency_s = round(seconds, 4)
         reply.finish_reason = choice.finish_reason
-        reply.content = msg.content
+        reply.content, reply.reasoning = split_reasoning(msg.content, reasoning_of(msg))  # trace apart from answer
         reply.tool_calls = [{"id": c.id, "name": c.function.name, "arguments": c.function.arguments}
                             for c in (msg.tool_calls or [])] or None
         if req.schema is None or choice.finish_reason == "length":
             return None  # a truncated structured reply is kept as length (regenerate it with a bigger budget)
         try:
-            reply.parsed = req.parse(msg.content)
+            reply.parsed = req.parse(reply.content)
         except ValueError as e:
             return str(e)
         return None

@@ -43,6 +43,8 @@ class Endpoint(BaseModel):
     timeout: float = Field(120.0, gt=0)
     max_retries: int = Field(8, ge=0)
     parse_retries: int = Field(2, ge=0)
+    # stop the run after this many connection failures (refused, reset, timeout) in a row, over all requests
+    max_consecutive_failures: int = Field(32, ge=1)
     structured_output: Literal["json_schema", "json_object", "none"] = "json_schema"
     params: dict[str, Any] = Field(default_factory=dict)  # default sampling parameters
 
