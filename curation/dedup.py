@@ -1,8 +1,10 @@
 """Dedup stages 3 and 4 on top of datatrove's MinHash files, with exact duplicates labelled apart.
 
-Stage 1 is ``minhash.FastMinhashSignature`` (signatures + exact keys), stage 2 datatrove's
+Stage 1 is ``minhash.FastMinhashSignature`` (signatures + exact keys + shingle sets), stage 2 datatrove's
 ``MinhashDedupBuckets`` (optionally against index files of versions already in the catalog). Stage 3 here
-unions the bucket matches *and* the exact-key groups (so exact duplicates are found even without
+verifies each bucket match on the exact shingle sets (true Jaccard >= ``params.jaccard`` or containment >=
+``params.containment``; a match against a catalog index cannot be verified: the index holds signatures
+only, so it is taken as LSH says), then unions the verified matches *and* the exact-key groups (so exact duplicates are found even without
 shingles), keeps one document per cluster and labels every removed one: ``exact_duplicate`` (same
 normalised text as a member seen before it), ``near_duplicate``, or ``duplicate_of_catalog`` (its cluster
 holds a document of an indexed version). Stage 4 drops (or, for the single verb, annotates) by label.
@@ -19,6 +21,8 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.dedup.minhash import SENTINEL
 from datatrove.utils.binaryio import read_tuples_from_file
 
+from .minhash import DedupParams
+
 LABELS = {0: "near_duplicate", 1: "exact_duplicate", 2: "duplicate_of_catalog"}
 INDEX_NODE = (SENTINEL, SENTINEL)
 
@@ -29,10 +33,12 @@ class LabelledCluster(PipelineStep):
     name = "🎯 huijin dedup clusters"
     type = "🫂 - DEDUP"
 
-    def __init__(self, dups_folder: str, sig_folder: str, output_folder: str, exact: bool = True) -> None:
+    def __init__(self, dups_folder: str, sig_folder: str, output_folder: str, exact: bool = True,
+                 params: DedupParams | None = None) -> None:
         super().__init__()
         self.dups_folder, self.sig_folder, self.output_folder = str(dups_folder), str(sig_folder), str(output_folder)
         self.exact = exact
+        self.params = params
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if world_size != 1:
@@ -58,15 +64,47 @@ class LabelledCluster(PipelineStep):
 
         with self.track_time():
             keys = self._exact_keys()
+            check = self._verifier()
+            seen: set[tuple[int, int, int, int]] = set()  # a pair matches in several bands: verify it once
             for f in sorted(Path(self.dups_folder).glob("*.dups")) if Path(self.dups_folder).exists() else []:
                 with open(f, "rb") as fh:
                     for f1, d1, f2, d2 in read_tuples_from_file(fh, "4I", lines_to_buffer=1000):
-                        union((f1, d1), (f2, d2))
+                        pair = (f1, d1, f2, d2)
+                        if pair in seen:
+                            continue
+                        seen.add(pair)
+                        if check is None or check((f1, d1), (f2, d2)):
+                            union((f1, d1), (f2, d2))
             if self.exact:
                 for members in _groups(keys):
                     for m in members[1:]:
                         union(members[0], m)
             self._write(parent, find, keys)
+
+    def _verifier(self):
+        """``check(a, b) -> bool`` on the exact shingle sets, or None when there is nothing to verify with."""
+        from .minhash import ShingleSets
+
+        if self.params is None or not self.params.verify:
+            return None
+        sets = ShingleSets(self.sig_folder)
+        if not sets.available():
+            return None
+
+        def check(a: tuple[int, int], b: tuple[int, int]) -> bool:
+            self.stat_update("candidates")
+            if INDEX_NODE in (a, b):  # a catalog index holds signatures only
+                self.stat_update("candidates_index_unverified")
+                return True
+            sa, sb = sets.get(*a), sets.get(*b)
+            if sa is None or sb is None:
+                self.stat_update("candidates_unverifiable")
+                return True
+            ok = self.params.is_duplicate(sa, sb)[0]
+            self.stat_update("verified" if ok else "rejected")
+            return ok
+
+        return check
 
     def _exact_keys(self) -> dict[int, np.ndarray]:
         d = Path(self.sig_folder) / "exact"

@@ -8,6 +8,15 @@ datatrove's (``bucket_XXX/RRRRR.minhash.sig``, sorted), so its ``MinhashDedupBuc
 ``MinhashBuildIndex`` and index-based dedup work on them unchanged. Numbers are kept (quarterly filings that
 differ only in figures are not duplicates) unless ``normalize_numbers`` is set. Written by hand because no
 library here vectorises tokenisation + shingling + hashing (measured in ``bench/minhash.py``).
+
+MinHash LSH only proposes candidates; the threshold is applied to the exact sets (issue 14). Stage 1 also
+keeps each document's set of shingle hashes (``shingles/RRRRR.bin`` + ``RRRRR.off.npy``), and the cluster
+stage (``dedup.LabelledCluster``) unites a candidate pair only when its true Jaccard is >= ``jaccard`` or its
+containment (shared shingles / shingles of the smaller document) is >= ``containment`` (a truncated copy, a
+copy wrapped in boilerplate). The bands are then chosen for recall at a lower similarity
+(``for_threshold``: about 0.3 below the threshold, 37x3 for 0.8), which is what makes short documents work:
+with one-permutation hashing a 50-word passage fills only ~40 of 111 bins and the densified estimate is noisy,
+but a noisy estimate only costs extra candidates, never a wrong decision (``bench/dedup_quality.py``).
 """
 
 from __future__ import annotations
@@ -38,15 +47,22 @@ class DedupParams:
     """Everything a signature depends on: indexes built with other params cannot be compared."""
 
     n_grams: int = 5
-    num_buckets: int = 14
-    hashes_per_bucket: int = 8
+    num_buckets: int = 37
+    hashes_per_bucket: int = 3
     seed: int = 1
     normalize_numbers: bool = False
     scheme: str = "oph"  # "oph": one-permutation hashing + densification; "classic": one hash per permutation
+    jaccard: float | None = 0.8  # verified: a candidate pair is a duplicate at this true Jaccard (None: LSH only)
+    containment: float | None = 0.9  # ... or at this containment (truncated / boilerplate-wrapped copies)
+    min_shingles: int = 10  # containment is only trusted when the smaller document has this many shingles
 
     @property
     def num_perm(self) -> int:
         return self.num_buckets * self.hashes_per_bucket
+
+    @property
+    def verify(self) -> bool:
+        return self.jaccard is not None or self.containment is not None
 
     @property
     def threshold(self) -> float:
@@ -62,14 +78,35 @@ class DedupParams:
         return asdict(self)
 
     @classmethod
-    def for_threshold(cls, threshold: float, num_perm: int = 112, **kw: Any) -> DedupParams:
-        """Bands/rows minimising false positives + false negatives around ``threshold`` (datasketch's rule)."""
+    def for_threshold(cls, threshold: float, num_perm: int = 112, containment: float | None = 0.9,
+                      verify: bool = True, **kw: Any) -> DedupParams:
+        """Bands/rows for ``threshold`` (datasketch's rule, ``_optimal_param``). Verified (default): the bands
+        aim at recall for pairs ~0.3 below the threshold (truncated copies at 70% have Jaccard ~0.7, a short
+        passage wrapped in two boilerplate lines ~0.6), and each candidate is checked on its exact sets.
+        ``verify=False``: LSH only, bands balanced around the threshold (the estimate decides)."""
         from datasketch.lsh import _optimal_param
 
         if not 0 < threshold < 1:
             raise ValueError(f"dedup threshold {threshold}: a Jaccard similarity strictly between 0 and 1")
-        b, r = _optimal_param(threshold, num_perm, 0.5, 0.5)
-        return cls(num_buckets=b, hashes_per_bucket=r, **kw)
+        if containment is not None and not 0 < containment <= 1:
+            raise ValueError(f"dedup containment {containment}: a share strictly above 0 and at most 1")
+        if not verify:
+            b, r = _optimal_param(threshold, num_perm, 0.5, 0.5)
+            return cls(num_buckets=b, hashes_per_bucket=r, jaccard=None, containment=None, **kw)
+        b, r = _optimal_param(max(0.3, threshold - 0.3), num_perm, 0.01, 0.99)
+        return cls(num_buckets=b, hashes_per_bucket=r, jaccard=threshold, containment=containment, **kw)
+
+    def is_duplicate(self, a: np.ndarray, b: np.ndarray) -> tuple[bool, float, float]:
+        """(verdict, Jaccard, containment) of two sorted unique shingle-hash arrays."""
+        if not len(a) or not len(b):
+            return False, 0.0, 0.0
+        inter = len(np.intersect1d(a, b, assume_unique=True))
+        jac = inter / (len(a) + len(b) - inter)
+        small = min(len(a), len(b))
+        cont = inter / small
+        dup = (self.jaccard is not None and jac >= self.jaccard) or (
+            self.containment is not None and small >= self.min_shingles and cont >= self.containment)
+        return bool(dup), jac, cont
 
 
 def normalize(text: str, normalize_numbers: bool = False) -> str:
@@ -227,14 +264,25 @@ class FastMinHash:
     def tokens(self, text: str) -> list[str]:
         return TOKEN.findall(normalize(text, self.params.normalize_numbers))
 
-    def signature(self, text: str) -> np.ndarray | None:
+    def shingles(self, text: str) -> np.ndarray:
+        """The document's shingle hashes (with repeats, in text order)."""
         text = text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).lower()
         if self.params.normalize_numbers:
             text = DIGITS.sub("0", text)
-        sh = shingle_hashes(text_word_hashes(text), self.params.n_grams)
+        return shingle_hashes(text_word_hashes(text), self.params.n_grams)
+
+    def _sign(self, sh: np.ndarray) -> np.ndarray | None:
         if sh.size == 0:
             return None
         return self._oph(sh) if self.params.scheme == "oph" else self._classic(sh)
+
+    def signature(self, text: str) -> np.ndarray | None:
+        return self._sign(self.shingles(text))
+
+    def sign(self, text: str) -> tuple[np.ndarray | None, np.ndarray]:
+        """Signature and the sorted set of shingle hashes (what verification compares)."""
+        sh = self.shingles(text)
+        return self._sign(sh), np.unique(sh)
 
 
 class FastMinhashSignature(PipelineStep):
@@ -253,16 +301,27 @@ class FastMinhashSignature(PipelineStep):
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         mh = FastMinHash(self.params)
         sigs, idx, exact = [], [], []
-        for i, doc in enumerate(data):
-            with self.track_time():
-                sig = mh.signature(doc.text) if self.minhash else None
-                exact.append(exact_key(doc.text))
-                if sig is not None:
-                    sigs.append(sig)
-                    idx.append(i)
-                else:
-                    self.stat_update("no_shingles")
-            yield doc
+        keep_sets = self.minhash and self.params.verify
+        sets = ShingleSetWriter(self.output_folder, rank) if keep_sets else None
+        try:
+            for i, doc in enumerate(data):
+                with self.track_time():
+                    if self.minhash:
+                        sig, sh = mh.sign(doc.text) if keep_sets else (mh.signature(doc.text), None)
+                    else:
+                        sig, sh = None, None
+                    if sets is not None:
+                        sets.add(sh)
+                    exact.append(exact_key(doc.text))
+                    if sig is not None:
+                        sigs.append(sig)
+                        idx.append(i)
+                    else:
+                        self.stat_update("no_shingles")
+                yield doc
+        finally:
+            if sets is not None:
+                sets.close()
         self.write(rank, np.array(sigs, dtype=np.uint64).reshape(-1, self.params.num_perm),
                    np.array(idx, dtype=np.uint32), np.array(exact, dtype=np.uint64))
 
@@ -283,3 +342,55 @@ class FastMinhashSignature(PipelineStep):
             rec.sort(order=dtype.names)  # datatrove's buckets stage merges sorted files
             (out / f"bucket_{bi:03d}").mkdir(parents=True, exist_ok=True)
             (out / f"bucket_{bi:03d}" / f"{rank:05d}.minhash.sig").write_bytes(rec.tobytes())
+
+
+class ShingleSetWriter:
+    """One rank's shingle sets, in document order: ``shingles/RRRRR.bin`` (uint64, concatenated) and
+    ``shingles/RRRRR.off.npy`` (offsets, one more than documents). Appended as documents pass."""
+
+    def __init__(self, folder: str, rank: int) -> None:
+        self.dir = Path(folder) / "shingles"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.rank = rank
+        self.fh = open(self.dir / f"{rank:05d}.bin", "wb")
+        self.offsets = [0]
+
+    def add(self, sh: np.ndarray | None) -> None:
+        if sh is not None and len(sh):
+            self.fh.write(np.ascontiguousarray(sh, dtype="<u8").tobytes())
+            self.offsets.append(self.offsets[-1] + len(sh))
+        else:
+            self.offsets.append(self.offsets[-1])
+
+    def close(self) -> None:
+        self.fh.close()
+        np.save(self.dir / f"{self.rank:05d}.off.npy", np.array(self.offsets, dtype=np.int64))
+
+
+class ShingleSets:
+    """Read side of ``ShingleSetWriter``: ``sets[(rank, doc)]`` -> sorted uint64 array (memory-mapped)."""
+
+    def __init__(self, folder: str) -> None:
+        self.dir = Path(folder) / "shingles"
+        self._files: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
+
+    def _load(self, rank: int) -> tuple[np.ndarray, np.ndarray] | None:
+        if rank not in self._files:
+            off, data = self.dir / f"{rank:05d}.off.npy", self.dir / f"{rank:05d}.bin"
+            if not off.exists():
+                self._files[rank] = None
+            else:
+                size = data.stat().st_size if data.exists() else 0
+                arr = np.memmap(data, dtype="<u8", mode="r") if size else np.zeros(0, dtype=np.uint64)
+                self._files[rank] = (np.load(off), arr)
+        return self._files[rank]
+
+    def available(self) -> bool:
+        return self.dir.is_dir()
+
+    def get(self, rank: int, doc: int) -> np.ndarray | None:
+        f = self._load(rank)
+        if f is None or doc + 1 >= len(f[0]):
+            return None
+        off, arr = f
+        return np.asarray(arr[off[doc]: off[doc + 1]])

@@ -59,13 +59,18 @@ def dedup_params(spec: StepSpec) -> tuple[DedupParams, dict[str, Any]]:
     opts = {"exact": bool(p.pop("exact", True)), "near": bool(p.pop("near", True)),
             "against": list(p.pop("against", None) or [])}
     threshold = p.pop("threshold", None)
-    allowed = {"n_grams", "num_buckets", "hashes_per_bucket", "seed", "normalize_numbers", "scheme", "num_perm"}
+    allowed = {"n_grams", "num_buckets", "hashes_per_bucket", "seed", "normalize_numbers", "scheme", "num_perm",
+               "containment", "verify", "min_shingles"}
     unknown = set(p) - allowed
     if unknown:
         raise ValueError(f"dedup: unknown parameters {sorted(unknown)} (known: threshold, exact, near, against, "
                          f"{', '.join(sorted(allowed))})")
     num_perm = p.pop("num_perm", 112)
-    params = DedupParams.for_threshold(float(threshold), num_perm, **p) if threshold is not None else DedupParams(**p)
+    if threshold is None:
+        verify = p.pop("verify", True)
+        params = DedupParams(**p) if verify else DedupParams(**{**p, "jaccard": None, "containment": None})
+    else:
+        params = DedupParams.for_threshold(float(threshold), num_perm, **p)
     return params, opts
 
 
@@ -129,7 +134,8 @@ def _plan(r: Recipe, inputs: list[str], name: str, store: Any, work: Path, stagi
         stages.append(Stage("buckets", [MinhashDedupBuckets(str(sig), str(dups), config=params.datatrove_config(),
                                                             index_folder=index_in, only_dedup_in_index=False)],
                             params.num_buckets))
-    stages.append(Stage("clusters", [LabelledCluster(str(dups), str(sig), str(labels), exact=opts["exact"])], 1))
+    stages.append(Stage("clusters", [LabelledCluster(str(dups), str(sig), str(labels), exact=opts["exact"],
+                                                           params=params)], 1))
     ledger2 = Ledger()
     first = len(before) + 1
     dfilter = DedupFilter(str(labels))

@@ -89,14 +89,16 @@ class JsonlRecordSink(PipelineStep):
 def dedup_to_jsonl(inputs: list[str], output: str | Path, clusters: str | Path | None = None,
                    threshold: float = 0.8, store_root: str | None = None, text_key: str = "text",
                    exact: bool = True, near: bool = True, normalize_numbers: bool = False,
-                   num_perm: int = 112, work_dir: str | Path | None = None) -> dict[str, Any]:
+                   num_perm: int = 112, work_dir: str | Path | None = None, containment: float | None = 0.9,
+                   verify: bool = True) -> dict[str, Any]:
     """Exact + MinHash dedup of text records (JSONL files or doc/sft/rl versions), on datatrove's executor.
     Kept records are written unchanged; ``clusters`` gets one ``{"id", "cluster"}`` line per input record."""
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.dedup.minhash import MinhashDedupBuckets
     from loguru import logger
 
-    params = DedupParams.for_threshold(threshold, num_perm, normalize_numbers=normalize_numbers)
+    params = DedupParams.for_threshold(threshold, num_perm, containment=containment, verify=verify,
+                                       normalize_numbers=normalize_numbers)
     work = Path(work_dir or tempfile.mkdtemp(prefix="huijin-dedup-"))
     sig, mid, dups, labels = (str(work / d) for d in ("sigs", "stage1", "dups", "labels"))
     ledger = Ledger()
@@ -110,7 +112,7 @@ def dedup_to_jsonl(inputs: list[str], output: str | Path, clusters: str | Path |
     if near:
         stages.append([MinhashDedupBuckets(sig, dups, config=params.datatrove_config())])
         tasks.append(params.num_buckets)
-    stages += [[LabelledCluster(dups, sig, labels, exact=exact)], [IntermediateReader(mid), DedupFilter(labels, annotate=True), sink]]
+    stages += [[LabelledCluster(dups, sig, labels, exact=exact, params=params)], [IntermediateReader(mid), DedupFilter(labels, annotate=True), sink]]
     tasks += [1, 1]
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     logger.disable("datatrove")

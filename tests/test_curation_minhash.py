@@ -66,9 +66,12 @@ def test_numbers_matter_unless_normalised():
 
 
 def test_threshold_params():
-    p = DedupParams.for_threshold(0.8, 112)
-    assert p.num_buckets * p.hashes_per_bucket <= 112 and 0.7 < p.threshold < 0.9
-    assert DedupParams().threshold == pytest.approx((1 / 14) ** (1 / 8))
+    p = DedupParams.for_threshold(0.8, 112, verify=False)  # LSH alone: bands balanced around the threshold
+    assert p.num_buckets * p.hashes_per_bucket <= 112 and 0.7 < p.threshold < 0.9 and not p.verify
+    v = DedupParams.for_threshold(0.8, 112)  # verified: bands aim lower (candidates), the exact sets decide
+    assert v.num_buckets * v.hashes_per_bucket <= 112 and v.threshold < 0.5 and (v.jaccard, v.containment) == (0.8, 0.9)
+    assert DedupParams() == v
+    assert DedupParams(num_buckets=14, hashes_per_bucket=8).threshold == pytest.approx((1 / 14) ** (1 / 8))
     for bad in (0, 1.5):  # datasketch would silently pick bands for a meaningless threshold
         with pytest.raises(ValueError, match="between 0 and 1"):
             DedupParams.for_threshold(bad)
@@ -78,7 +81,7 @@ def test_datatrove_buckets_read_our_signatures_and_clusters_label(tmp_path):
     """Our stage-1 files feed datatrove's MinhashDedupBuckets unchanged; exact vs near labels are right."""
     from datatrove.pipeline.dedup.minhash import MinhashDedupBuckets
 
-    params = DedupParams()
+    params = DedupParams(num_buckets=14, hashes_per_bucket=8)
     base = " ".join(_words(400, 3))
     near = base.replace("w1", "w2", 3) + " tail words"
     texts = [[base, "unrelated " + " ".join(_words(300, 4))], [base.upper(), near, " ".join(_words(300, 5))]]
