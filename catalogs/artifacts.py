@@ -9,10 +9,29 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .manifest import Manifest
+from .schemas import content_hash
 from .writer import ShardWriter
 
 if TYPE_CHECKING:
     from .store import Store
+
+
+def artifact_sha256(m: Manifest) -> str | None:
+    """The content hash of an artifact version: the file's sha256 for a single-file artifact; for a folder
+    (an exported model: weights, config, tokenizer, chat template) the hash of every file's relative name and
+    sha256, the same value ``catalogs.snapshots.tree_sha256`` gives the source folder. Before, the first shard's
+    hash stood for the whole folder (``chat_template.jinja``: one hash for five different models)."""
+    if not m.shards:
+        return None
+    if len(m.shards) == 1 and "/" not in m.shards[0].path and not m.extra.get("folder"):
+        return m.shards[0].sha256
+    return content_hash(sorted([s.path, s.sha256] for s in m.shards), 64)
+
+
+def artifact_path(m: Manifest, path: str) -> str:
+    """Where an artifact lies, relative to the store root: the file, or the version folder for a folder."""
+    single = len(m.shards) == 1 and "/" not in m.shards[0].path and not m.extra.get("folder")
+    return f"{path}/{m.shards[0].path}" if single else path
 
 
 class Artifacts:
@@ -31,7 +50,8 @@ class Artifacts:
         for f in files:
             w.add_file(f, name=f.name if src.is_file() else str(f.relative_to(src)))
         w.close()
-        extra = {"artifact_kind": artifact_kind, "metrics": metrics or {}, "source_path": str(src.resolve())}
+        extra = {"artifact_kind": artifact_kind, "metrics": metrics or {}, "source_path": str(src.resolve()),
+                 "folder": src.is_dir()}
         return self.store.commit(staging, name, "artifact", parents=parents, recipe=recipe, extra=extra)
 
     def path(self, ref: str) -> Path:
@@ -39,8 +59,7 @@ class Artifacts:
         m = self.store.resolve(ref)
         if m.kind != "artifact":
             raise ValueError(f"{m.ref} is a '{m.kind}' version, not an artifact")
-        base = self.store.path_of(m)
-        return base / m.shards[0].path if len(m.shards) == 1 and "/" not in m.shards[0].path else base
+        return self.store.root / artifact_path(m, str(self.store.path_of(m).relative_to(self.store.root)))
 
     def ls(self) -> list[dict[str, Any]]:
         with self.store.index.read() as con:

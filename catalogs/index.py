@@ -168,11 +168,12 @@ class CatalogIndex:
             lrows += [(m.name, m.version, p["name"], p["version"], p.get("hash")) for p in m.parents]
             for stat, counts in [*m.stats.items(), ("drop", m.drops), ("quarantine", m.quarantined)]:
                 strows += [(m.name, m.version, stat, str(k), int(v)) for k, v in counts.items()]
-            if m.kind == "artifact":
-                main = m.shards[0] if m.shards else None
+            if m.kind == "artifact":  # a folder artifact: its folder and the hash of all its files
+                from .artifacts import artifact_path, artifact_sha256
+
                 arows.append(
-                    (m.name, m.version, m.extra.get("artifact_kind"), f"{path}/{main.path}" if main else path,
-                     main.sha256 if main else None, m.bytes, json.dumps(m.extra.get("metrics", {}), sort_keys=True), m.created_at)
+                    (m.name, m.version, m.extra.get("artifact_kind"), artifact_path(m, path), artifact_sha256(m),
+                     m.bytes, json.dumps(m.extra.get("metrics", {}), sort_keys=True), m.created_at)
                 )
         # executemany of python tuples is slow in DuckDB for 100k rows; go through Arrow instead
         _insert(con, "datasets", ["name", "kind", "created_at"], drows, on_conflict="DO NOTHING")

@@ -20,6 +20,7 @@ from typing import Any
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
+from datatrove.utils.logging import logger
 
 from .ledger import Ledger
 from .sources import expand_inputs, text_of
@@ -75,8 +76,10 @@ class CurationReader(PipelineStep):
 
     def __init__(self, inputs: list[str], ledger: Ledger | None = None, store_root: str | None = None,
                  text_key: str | list[str] = "text", id_key: str = "id", url_key: str = "url", max_bytes: int = DEFAULT_MAX_BYTES,
-                 keep_record: bool = False, limit: int = -1, progress: bool = False) -> None:
+                 keep_record: bool = False, limit: int = -1, progress: bool = False,
+                 text_in_folders: bool = False) -> None:
         super().__init__()
+        self.text_in_folders = text_in_folders  # read .txt/.md found in folders too (default: notes, skipped)
         self.inputs = [str(i) for i in inputs]
         self.ledger = ledger or Ledger()
         self.store_root = store_root
@@ -92,7 +95,12 @@ class CurationReader(PipelineStep):
             yield from data
         from tqdm import tqdm
 
-        items = expand_inputs(self.inputs, self.store_root)[rank::world_size]
+        skipped: list[str] = []
+        items = expand_inputs(self.inputs, self.store_root, self.text_in_folders, skipped)[rank::world_size]
+        if skipped and rank == 0:  # counted, and said once: .txt/.md in a folder are notes unless asked
+            self.stat_update("skipped_note_files", value=len(skipped))
+            logger.warning(f"skipped {len(skipped)} .txt/.md file(s) in input folders as notes, e.g. {skipped[0]} "
+                           "(reader option text_in_folders: true reads them)")
         n = 0
         with tqdm(desc=f"rank {rank} read", unit="doc", disable=not self.progress, leave=False) as bar:
             for fmt, path in items:

@@ -30,9 +30,14 @@ def file_format(path: str) -> str | None:
     return None
 
 
-def expand_inputs(inputs: Iterable[str], store_root: str | None = None) -> list[tuple[str, str]]:
+def expand_inputs(inputs: Iterable[str], store_root: str | None = None, text_in_folders: bool = False,
+                  skipped: list[str] | None = None) -> list[tuple[str, str]]:
     """``(format, path-or-ref)`` for every input: files, folders (recursively, known formats only) and
-    catalog refs (``name@N``, ``catalog:name@N``; need a store). Sorted, so every rank sees the same list."""
+    catalog refs (``name@N``, ``catalog:name@N``; need a store). Sorted, so every rank sees the same list.
+
+    In a folder, ``.txt``/``.md`` files are notes beside the data (a ``SOURCE.md``, a ``README.txt``), not
+    documents: they are skipped, and listed in ``skipped``, unless ``text_in_folders``; named one by one they
+    are read."""
     out: list[tuple[str, str]] = []
     for item in inputs:
         item = str(item)
@@ -42,7 +47,10 @@ def expand_inputs(inputs: Iterable[str], store_root: str | None = None) -> list[
         p = Path(item)
         if p.is_dir():
             files = sorted(str(f) for f in p.rglob("*") if f.is_file() and file_format(str(f)))
-            out += [(file_format(f), f) for f in files]  # type: ignore[misc]
+            notes = [f for f in files if file_format(f) == "text" and not text_in_folders]
+            if skipped is not None:
+                skipped += notes
+            out += [(file_format(f), f) for f in files if f not in notes]  # type: ignore[misc]
         elif p.is_file():
             fmt = file_format(item)
             if fmt is None:

@@ -95,10 +95,16 @@ def ls(name: str = typer.Argument(None), kind: str = typer.Option(None, "--kind"
 @_guard
 def show(ref: str, json_: bool = JsonOpt, store: str = StoreOpt) -> None:
     """Show a version's manifest."""
-    m = open_store(store).resolve(ref)
+    s = open_store(store)
+    m = s.resolve(ref)
+    folder = s.path_of(m)
+    quarantine = sorted(str(p) for p in (folder / "quarantine").glob("*")) if (folder / "quarantine").is_dir() else []
     if json_:
-        print_json(m.to_dict())
+        print_json({**m.to_dict(), "folder": str(folder), "quarantine_shards": quarantine})
         return
+    console.print(f"folder: {folder}")
+    if quarantine:
+        console.print(f"quarantine shard(s), each record with its reason: {', '.join(quarantine)}")
     console.print(f"[bold]{m.ref}[/]  kind={m.kind}  rows={m.rows}  hash={m.hash}  code={m.code_version}")
     console.print(f"parents: {', '.join(p['name'] + '@' + str(p['version']) for p in m.parents) or '—'}")
     console.print(f"recipe ({m.recipe_hash}): {json.dumps(m.recipe, ensure_ascii=False)[:400]}")
@@ -114,7 +120,9 @@ def show(ref: str, json_: bool = JsonOpt, store: str = StoreOpt) -> None:
 @_guard
 def lineage(ref: str, json_: bool = JsonOpt, store: str = StoreOpt) -> None:
     """Ancestors of a version (what it was made from), nearest first."""
-    rows = open_store(store).lineage(ref)
+    from catalogs.raw_inputs import lineage_with_raw
+
+    rows = lineage_with_raw(open_store(store), ref)  # catalog ancestors, then the raw files each one read
     if json_:
         print_json(rows)
     else:
@@ -154,9 +162,24 @@ def query(
 
         w = csvmod.writer(sys.stdout)
         w.writerow(cols)
-        w.writerows(rows)
+        w.writerows([[_csv_cell(v) for v in r] for r in rows])
     else:
         print_table(rows, cols)
+
+
+def _csv_cell(v):
+    """Maps, lists and structs as JSON (not Python's repr), NULL as an empty cell."""
+    if v is None:
+        return ""
+    if isinstance(v, (dict, list, tuple)):
+        return json.dumps(v, ensure_ascii=False, default=_json_scalar)
+    return v
+
+
+def _json_scalar(v):
+    from decimal import Decimal
+
+    return float(v) if isinstance(v, Decimal) else str(v)  # DuckDB's 0.99 literal is a DECIMAL
 
 
 @app.command()
@@ -172,10 +195,15 @@ def verify(ref: str = typer.Argument(None), store: str = StoreOpt) -> None:
 
 @app.command()
 @_guard
-def rebuild(store: str = StoreOpt) -> None:
+def rebuild(json_: bool = JsonOpt, store: str = StoreOpt) -> None:
     """Recreate catalog.duckdb from the manifests, snapshot and run files."""
-    counts = open_store(store).rebuild()
-    console.print(f"rebuilt: {counts}")
+    s = open_store(store)
+    counts = s.rebuild()
+    if json_:
+        print_json({"catalog": str(s.index.path), **counts})
+    else:
+        print_table([{"table": k, "rows": v} for k, v in counts.items()], ["table", "rows"],
+                    title=f"rebuilt {s.index.path} from the files")
 
 
 @app.command()

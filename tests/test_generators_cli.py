@@ -41,9 +41,13 @@ def test_programmatic_recipes_need_no_endpoint(tmp_path, shared_data):
 
 
 def test_recipe_keys_nobody_reads_are_reported(tmp_path, shared_data):
-    out = synth("programmatic_tables", "--limit", "5", "--set", "per_tabel=2", "--set", "generate.per_table=3",
+    out = synth("programmatic_tables", "--limit", "5", "--set", "per_tabel=2", "--set", "no_such_setting=3",
                 store=tmp_path / "s")
-    assert out["unused_keys"] == ["generate.per_table", "per_tabel"]
+    assert out["unused_keys"] == ["no_such_setting", "per_tabel"]
+    # issue 18: a key close to one the recipe has is a typo, refused before any work
+    res = runner.invoke(app, ["synth", "run", "programmatic_tables", "--set", "generate.per_table=3",
+                              "--store", str(tmp_path / "s")])
+    assert res.exit_code == 2 and "did you mean 'generate'?" in res.output
     res = runner.invoke(app, ["synth", "run", "programmatic_tables", "--limit", "5", "--set", "per_tabel=2",
                               "--store", str(tmp_path / "s")])
     assert res.exit_code == 0 and "never read" in res.output and "per_tabel" in res.output
