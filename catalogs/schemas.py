@@ -21,6 +21,9 @@ MESSAGE = pa.struct(
         ("tool_calls", pa.list_(TOOL_CALL)),
         ("tool_call_id", pa.string()),
         ("name", pa.string()),
+        # an assistant turn's reasoning trace (R1-style ``reasoning_content`` or a ``<think>`` block), kept apart
+        # from the answer in ``content``; null elsewhere. Added after the first release: older shards read as null.
+        ("reasoning_content", pa.string()),
     ]
 )
 PROVENANCE = pa.struct(
@@ -62,6 +65,21 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("taxonomy", pa.string()),
             ("lang", pa.string()),
             ("difficulty", pa.float64()),
+            ("source", PROVENANCE),
+            ("meta", pa.string()),
+        ]
+    ),
+    # preference pairs (DPO): two completions of one prompt, the better one first
+    "pref": pa.schema(
+        [
+            ("id", pa.string()),
+            ("prompt", pa.list_(MESSAGE)),
+            ("chosen", pa.list_(MESSAGE)),
+            ("rejected", pa.list_(MESSAGE)),
+            ("scores", SCORES),
+            ("margin", pa.float64()),
+            ("taxonomy", pa.string()),
+            ("lang", pa.string()),
             ("source", PROVENANCE),
             ("meta", pa.string()),
         ]
@@ -139,6 +157,9 @@ def _messages(value: Any, where: str, field: str) -> list[dict]:
             )
         if content is None and not calls:
             raise SchemaError(f"{where}: {field}[{i}] has neither content nor tool_calls")
+        reasoning = m.get("reasoning_content")
+        if reasoning is not None and (not isinstance(reasoning, str) or role != "assistant"):
+            raise SchemaError(f"{where}: {field}[{i}].reasoning_content must be a string on an assistant turn")
         out.append(
             {
                 "role": role,
@@ -146,9 +167,15 @@ def _messages(value: Any, where: str, field: str) -> list[dict]:
                 "tool_calls": calls or None,
                 "tool_call_id": m.get("tool_call_id"),
                 "name": m.get("name"),
+                "reasoning_content": reasoning or None,
             }
         )
     return out
+
+
+def _hashable(messages: list[dict]) -> list[dict]:
+    """Messages as ids are computed over: an absent reasoning trace leaves the id it had before the field existed."""
+    return [{k: v for k, v in m.items() if not (k == "reasoning_content" and v is None)} for m in messages]
 
 
 def _provenance(value: Any, where: str) -> dict | None:
@@ -202,6 +229,21 @@ def normalize_record(kind: str, rec: Mapping[str, Any], where: str = "record") -
             out[f] = _opt_str(rec.get(f), where, f)
         out["scores"] = _scores(rec.get("scores"), where, "scores")
         out["id"] = rec.get("id") or content_hash(text)
+    elif kind == "pref":
+        out["prompt"] = _messages(rec.get("prompt"), where, "prompt")
+        out["chosen"] = _messages(rec.get("chosen"), where, "chosen")
+        out["rejected"] = _messages(rec.get("rejected"), where, "rejected")
+        if _hashable(out["chosen"]) == _hashable(out["rejected"]):
+            raise SchemaError(f"{where}: 'chosen' and 'rejected' are the same completion")
+        out["scores"] = _scores(rec.get("scores"), where, "scores")
+        margin = rec.get("margin")
+        if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, float))):
+            raise SchemaError(f"{where}: field 'margin' must be a number")
+        out["margin"] = None if margin is None else float(margin)
+        for f in ("taxonomy", "lang"):
+            out[f] = _opt_str(rec.get(f), where, f)
+        out["source"] = _provenance(rec.get("source"), where)
+        out["id"] = rec.get("id") or content_hash([_hashable(out[f]) for f in ("prompt", "chosen", "rejected")])
     else:
         msgs_field = "messages" if kind == "sft" else "prompt"
         out[msgs_field] = _messages(rec.get(msgs_field), where, msgs_field)
@@ -211,7 +253,7 @@ def normalize_record(kind: str, rec: Mapping[str, Any], where: str = "record") -
         out["source"] = _provenance(rec.get("source"), where)
         if kind == "sft":
             out["quality"] = _scores(rec.get("quality"), where, "quality")
-            key: Any = out["messages"]
+            key: Any = _hashable(out["messages"])
         else:
             out["reward_spec"] = _json_field(rec.get("reward_spec"), where, "reward_spec")
             _check_reward_spec(out["reward_spec"], where)
@@ -220,7 +262,7 @@ def normalize_record(kind: str, rec: Mapping[str, Any], where: str = "record") -
             if diff is not None and (isinstance(diff, bool) or not isinstance(diff, (int, float))):
                 raise SchemaError(f"{where}: field 'difficulty' must be a number")
             out["difficulty"] = None if diff is None else float(diff)
-            key = [out["prompt"], out["reward_spec"]]
+            key = [_hashable(out["prompt"]), out["reward_spec"]]
         out["id"] = rec.get("id") or content_hash(key)
     if not isinstance(out["id"], str):
         out["id"] = str(out["id"])

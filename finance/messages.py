@@ -4,7 +4,7 @@ huijin records (``catalogs.schemas``) hold a message as ``{role, content, tool_c
 with every field present (None where unused) and a tool call flat: ``{"id", "name", "arguments"}``,
 arguments a JSON string. Two consumers want other shapes:
 
-- the OpenAI wire (``wire_message``): unset fields left out, calls nested as ``{"id", "type": "function",
+- the OpenAI wire (``wire_message``): unset fields and reasoning traces left out, calls nested as ``{"id", "type": "function",
   "function": {"name", "arguments"}}`` with arguments still a JSON string (what the API takes);
 - a Hugging Face chat template (``template_messages``): the same nesting, but arguments a dict (HF's
   convention: templates write them with ``| tojson``; a string there would be quoted twice) and content
@@ -39,7 +39,8 @@ def _nested_call(c: Mapping[str, Any], parse_arguments: bool) -> dict[str, Any]:
 def wire_message(m: Mapping[str, Any]) -> dict[str, Any]:
     """A record-schema message → the OpenAI wire shape (unset fields left out, tool calls nested under
     ``function``, arguments JSON strings)."""
-    out = {k: v for k, v in m.items() if v is not None and k != "tool_calls"}
+    # a reasoning trace is not sent back: reasoning APIs refuse ``reasoning_content`` in input messages
+    out = {k: v for k, v in m.items() if v is not None and k not in ("tool_calls", "reasoning_content")}
     if m.get("tool_calls"):
         out["tool_calls"] = [_nested_call(c, parse_arguments=False) for c in m["tool_calls"]]
     return out

@@ -12,7 +12,7 @@ import numpy as np
 
 from catalogs import Manifest, Store
 
-from .sft import RenderError, render
+from .sft import RenderError, check_thinking_template, render
 from .tokenize import TokenShards
 
 
@@ -36,18 +36,20 @@ class ChatSource:
     Conversations are rendered once, in memory (SFT sets are small next to CPT; a pre-rendered token
     version would be the next step for millions of conversations). Unrenderable records are counted."""
 
-    def __init__(self, store: Store, m: Manifest, tok, seq_len: int | None = None) -> None:
+    def __init__(self, store: Store, m: Manifest, tok, seq_len: int | None = None, reasoning: bool = False) -> None:
         self.manifest = m
         if not getattr(tok, "chat_template", None):
             raise ValueError(f"{m.ref}: the tokenizer has no chat template, so sft conversations cannot be rendered "
                              "(use a chat model's tokenizer or pin one with a template in the snapshot)")
+        if reasoning:
+            check_thinking_template(tok, m.ref)
         self.ids: list[np.ndarray] = []
         self.labels: list[np.ndarray] = []
         self.drops: Counter[str] = Counter()
         self.errors: list[str] = []
         for rec in store.iter_records(m, columns=["id", "messages", "tools"]):
             try:
-                x, mask = render(tok, rec)
+                x, mask = render(tok, rec, reasoning=reasoning)
             except RenderError as e:
                 self.drops["unrenderable"] += 1
                 self.errors.append(str(e))
@@ -63,11 +65,12 @@ class ChatSource:
         return self.ids[doc][start:start + length], self.labels[doc][start:start + length]
 
 
-def open_source(store: Store, m: Manifest, tok=None, seq_len: int | None = None) -> TokenSource | ChatSource:
+def open_source(store: Store, m: Manifest, tok=None, seq_len: int | None = None,
+                reasoning: bool = False) -> TokenSource | ChatSource:
     if m.kind == "tokens":
         return TokenSource(store, m)
     if m.kind == "sft":
         if tok is None:
             raise ValueError(f"{m.ref}: rendering sft conversations needs a tokenizer")
-        return ChatSource(store, m, tok, seq_len)
+        return ChatSource(store, m, tok, seq_len, reasoning=reasoning)
     raise ValueError(f"{m.ref}: a '{m.kind}' version cannot feed a CPT/SFT stage (expected tokens or sft)")

@@ -20,11 +20,28 @@ class RenderError(ValueError):
     pass
 
 
-def render(tok, record: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(input ids, loss mask) of one sft record; mask is 1 exactly on assistant-produced tokens."""
+THINKING_FIELD = "reasoning_content"  # what a chat template with a thinking format reads (Qwen3, R1, tiny.py)
+
+
+def check_thinking_template(tok, where: str) -> None:
+    """``sft.reasoning=true`` needs a chat template that renders reasoning traces; refuse one that would drop them."""
+    if THINKING_FIELD not in (getattr(tok, "chat_template", None) or ""):
+        raise ValueError(f"{where}: sft.reasoning=true, but the tokenizer's chat template has no thinking format "
+                         f"(it never reads message.{THINKING_FIELD}), so the traces would be dropped silently; "
+                         "use a template that renders them or set sft.reasoning=false")
+
+
+def render(tok, record: dict[str, Any], reasoning: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(input ids, loss mask) of one sft record; mask is 1 exactly on assistant-produced tokens.
+
+    With ``reasoning`` an assistant turn's trace is rendered in the template's thinking format (and learned);
+    without it traces are left out and the answer alone is the target."""
     where = f"sft record {record.get('id')!r}"
     try:
         msgs = template_messages(record["messages"])
+        for m in msgs:
+            if not reasoning:
+                m.pop(THINKING_FIELD, None)
         tools = parse_tools(record.get("tools"))
     except (KeyError, TypeError, json.JSONDecodeError) as e:
         raise RenderError(f"{where}: cannot read messages/tools ({e})") from None

@@ -14,12 +14,14 @@ from typing import Any
 import yaml
 
 from catalogs import Manifest
+from recipes import recipes_dir
 
+from .dpo import DPOStage, check_dpo_config  # built on training.runner too
 from .plan import PlanError, PlanSpec, make_spec
 from .rl.stages import AgenticRL, GeneralRL, ReasoningRL  # built on training.runner, not on this module
 from .runner import Stage, StageContext, StageSteps
 
-RECIPES = Path(__file__).resolve().parent.parent / "recipes" / "stages"
+RECIPES = recipes_dir("stages")
 
 
 def register_stage(name: str):
@@ -96,6 +98,8 @@ def check_config(stage: str, cfg: dict[str, Any]) -> None:
         v = cfg.get(k)
         if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1):
             raise bad(k, "a number in [0, 1], or null")
+    if stage == DPOStage.name:
+        check_dpo_config(cfg, stage)
     lo, hi = cfg.get("difficulty_min"), cfg.get("difficulty_max")
     if lo is not None and hi is not None and lo > hi:
         raise PlanError(f"stage {stage}: difficulty_min {lo} is above difficulty_max {hi}")
@@ -146,4 +150,5 @@ class SFTStage(LMStage):
     kinds = ("sft",)
 
 
-STAGES: dict[str, type[Stage]] = {c.name: c for c in (CPTStage, SFTStage, ReasoningRL, AgenticRL, GeneralRL)}
+STAGES: dict[str, type[Stage]] = {c.name: c for c in (CPTStage, SFTStage, ReasoningRL, AgenticRL, GeneralRL,
+                                                        DPOStage)}

@@ -15,6 +15,7 @@ from typing import Any
 SPECIAL_TOKENS = ["<|endoftext|>", "<|pad|>", "<|im_start|>", "<|im_end|>"]
 
 # Assistant turns (content, tool calls, the closing <|im_end|>) are inside {% generation %}: they carry the loss.
+# A turn's reasoning trace (``reasoning_content``) is rendered Qwen3/R1-style as a leading <think>…</think> block.
 # Tool-call arguments are JSON strings in huijin records and are emitted verbatim.
 CHAT_TEMPLATE = (
     "{%- set sys = messages[0].content if messages and messages[0].role == 'system' else none -%}"
@@ -26,6 +27,7 @@ CHAT_TEMPLATE = (
     "{%- for m in messages -%}"
     "{%- if m.role == 'system' -%}"
     "{%- elif m.role == 'assistant' -%}{{- '<|im_start|>assistant\\n' -}}{%- generation -%}"
+    "{%- if m.reasoning_content -%}{{- '<think>\\n' ~ m.reasoning_content ~ '\\n</think>\\n\\n' -}}{%- endif -%}"
     "{{- m.content or '' -}}"
     "{%- for tc in (m.tool_calls or []) -%}"
     "{%- set f = tc.function if tc.function is defined and tc.function else tc -%}"

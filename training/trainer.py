@@ -79,7 +79,8 @@ class LMSteps(StageSteps):
 
         cfg, spec, store = r.cfg, r.spec, r.store
         tok = AutoTokenizer.from_pretrained(r.job["tokenizer"])
-        self.sources = [open_source(store, store.resolve(f"{s['dataset']}@{s['version']}"), tok, spec.seq_len)
+        self.sources = [open_source(store, store.resolve(f"{s['dataset']}@{s['version']}"), tok, spec.seq_len,
+                                    reasoning=bool(cfg.get("reasoning")))  # sft.reasoning: render traces
                         for s in spec.sources]
         self.packed = packed = build(spec, [s.lengths for s in self.sources])
         model = load_model(r.job["input_model"])

@@ -55,6 +55,19 @@ def sft_record(messages: list[dict], taxonomy: str | None, lang: str, source: di
     return rec
 
 
+def pref_record(prompt: list[dict], chosen: list[dict], rejected: list[dict], scores: dict[str, float],
+                taxonomy: str | None, lang: str, source: dict, meta: dict[str, Any] | None = None,
+                margin: float | None = None) -> dict[str, Any]:
+    """A preference pair: ``chosen`` and ``rejected`` are the completions (assistant turns) of ``prompt``;
+    ``margin`` defaults to ``scores["chosen"] - scores["rejected"]``."""
+    if margin is None and "chosen" in scores and "rejected" in scores:
+        margin = float(scores["chosen"]) - float(scores["rejected"])
+    rec = {"prompt": prompt, "chosen": chosen, "rejected": rejected, "scores": scores, "margin": margin,
+           "taxonomy": taxonomy, "lang": lang, "source": source, "meta": canonical_json(meta or {})}
+    rec["id"] = content_hash([prompt, chosen, rejected])
+    return rec
+
+
 class Output:
     """One output version: a catalog writer plus the ids already written (exact duplicates are dropped)."""
 

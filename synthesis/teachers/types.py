@@ -62,7 +62,9 @@ class Request:
 
 @dataclass
 class Reply:
-    """A finished request: content (or tool calls), why it stopped, tokens, and the error if it failed."""
+    """A finished request: content (or tool calls), why it stopped, tokens, and the error if it failed.
+
+    ``reasoning`` is the teacher's thinking, kept apart from ``content`` (the answer): see ``reasoning.py``."""
 
     request_id: str | None
     request_hash: str
@@ -78,6 +80,7 @@ class Reply:
     latency_s: float = 0.0
     cached: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
+    reasoning: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -93,9 +96,12 @@ class Reply:
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
 
-    def message(self) -> dict[str, Any]:
-        """The reply as an assistant message of the record schema."""
-        return {"role": "assistant", "content": self.content, "tool_calls": self.tool_calls}
+    def message(self, reasoning: bool = True) -> dict[str, Any]:
+        """The reply as an assistant message of the record schema (with its reasoning trace unless told not)."""
+        msg = {"role": "assistant", "content": self.content, "tool_calls": self.tool_calls}
+        if reasoning and self.reasoning:
+            msg["reasoning_content"] = self.reasoning
+        return msg
 
 
 def _strip_fence(text: str) -> str:

@@ -13,6 +13,9 @@ raised ``request_queue_size``: bursts of hundreds of connections otherwise fail)
 Faults: ``429`` (with Retry-After), ``500``/``503``, ``400``/``401``/``404``, ``malformed`` (a 200 whose body is
 not JSON), ``drop`` (connection closed without a reply), ``slow`` (one long reply), ``length`` (a truncated
 reply, ``finish_reason: length``), ``badjson`` (content that does not parse as the requested JSON).
+
+Reasoning: a responder returns ``Scripted(content, reasoning="...")`` for an R1-style reply with a separate
+``reasoning_content`` field, or writes ``<think>…</think>`` at the head of ``content`` for an inline trace.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ class Scripted:
     tool_calls: list[dict[str, Any]] | None = None
     fault: str | None = None
     delay: float | None = None  # overrides the server's latency for this reply
+    reasoning: str | None = None  # sent as the message's separate ``reasoning_content`` (R1-style endpoints)
+    reasoning_field: str = "reasoning_content"  # some servers (newer vLLM) name it ``reasoning``
 
 
 Responder = Callable[[dict[str, Any]], "Scripted | str | dict | None"]
@@ -247,8 +252,10 @@ class FakeOpenAIServer:
                 if fault == "badjson":
                     content = "Sure! Here is the JSON you asked for: {oops"
                 words = sum(len(str(m.get("content") or "").split()) for m in body.get("messages", []))
-                out_tokens = len((content or "").split()) + 1
+                out_tokens = len((content or "").split()) + len((sc.reasoning or "").split()) + 1
                 msg: dict[str, Any] = {"role": "assistant", "content": content}
+                if sc.reasoning is not None:
+                    msg[sc.reasoning_field] = sc.reasoning
                 if sc.tool_calls:
                     msg["tool_calls"] = sc.tool_calls
                 resp = {"id": f"chatcmpl-{len(server.bodies)}", "object": "chat.completion", "created": int(time.time()),
