@@ -97,9 +97,11 @@ class DedupParams:
         return cls(num_buckets=b, hashes_per_bucket=r, jaccard=threshold, containment=containment, **kw)
 
     def is_duplicate(self, a: np.ndarray, b: np.ndarray) -> tuple[bool, float, float]:
-        """(verdict, Jaccard, containment) of two sorted unique shingle-hash arrays."""
-        if not len(a) or not len(b):
+        """(verdict, Jaccard, containment) of two documents' shingle hashes (sets are taken here: only
+        candidates pay for the sort)."""
+        if a is None or b is None or not len(a) or not len(b):
             return False, 0.0, 0.0
+        a, b = np.unique(a), np.unique(b)
         inter = len(np.intersect1d(a, b, assume_unique=True))
         jac = inter / (len(a) + len(b) - inter)
         small = min(len(a), len(b))
@@ -162,6 +164,9 @@ def text_word_hashes(text: str) -> np.ndarray:
     if n == 0:
         return np.zeros(0, dtype=np.uint64)
     word = _WORD_BYTE[b8]
+    if text.isascii():  # no multi-byte characters: a word is a run of letters and digits
+        edges = np.flatnonzero(np.diff(word.view(np.int8), prepend=0, append=0))
+        return _span_hashes(b8, edges[0::2], edges[1::2])
     # general punctuation (U+2000-206F: dashes, quotes, …) and CJK punctuation (U+3000-303F: 、。「」) separate
     nxt = np.concatenate([b8[1:], [0]])
     punct = np.flatnonzero(((b8 == 0xE2) & ((nxt == 0x80) | (nxt == 0x81))) | ((b8 == 0xE3) & (nxt == 0x80)))
@@ -180,6 +185,12 @@ def text_word_hashes(text: str) -> np.ndarray:
     ends = np.flatnonzero(word & (~next_word | cjk_end | next_lead)) + 1
     if len(starts) != len(ends) or not len(starts):  # malformed byte runs: fall back to the regex
         return word_hashes(TOKEN.findall(text))
+    return _span_hashes(b8, starts, ends)
+
+
+def _span_hashes(b8: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Polynomial hash of each byte span ``[starts[i], ends[i])``, independent of its position."""
+    n = len(b8)
     b = b8.astype(np.uint64) + np.uint64(1)
     pw, inv = _powers(n)
     with np.errstate(over="ignore"):
@@ -280,9 +291,9 @@ class FastMinHash:
         return self._sign(self.shingles(text))
 
     def sign(self, text: str) -> tuple[np.ndarray | None, np.ndarray]:
-        """Signature and the sorted set of shingle hashes (what verification compares)."""
+        """Signature and the shingle hashes (what verification compares, as sets)."""
         sh = self.shingles(text)
-        return self._sign(sh), np.unique(sh)
+        return self._sign(sh), sh
 
 
 class FastMinhashSignature(PipelineStep):
@@ -345,7 +356,7 @@ class FastMinhashSignature(PipelineStep):
 
 
 class ShingleSetWriter:
-    """One rank's shingle sets, in document order: ``shingles/RRRRR.bin`` (uint64, concatenated) and
+    """One rank's shingle hashes, in document order: ``shingles/RRRRR.bin`` (uint64, concatenated) and
     ``shingles/RRRRR.off.npy`` (offsets, one more than documents). Appended as documents pass."""
 
     def __init__(self, folder: str, rank: int) -> None:
@@ -368,7 +379,7 @@ class ShingleSetWriter:
 
 
 class ShingleSets:
-    """Read side of ``ShingleSetWriter``: ``sets[(rank, doc)]`` -> sorted uint64 array (memory-mapped)."""
+    """Read side of ``ShingleSetWriter``: ``get(rank, doc)`` -> the document's shingle hashes (memory-mapped)."""
 
     def __init__(self, folder: str) -> None:
         self.dir = Path(folder) / "shingles"
