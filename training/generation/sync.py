@@ -81,7 +81,7 @@ class WeightSync:
 
     def before_rollouts(self, model: Any, policy_version: int) -> dict[str, Any]:
         """Sync if due, check the lag, and return this step's sync metrics. ``policy_version``: optimizer steps
-        applied to ``model`` so far (step ``k`` rolls out with version ``k - 1``)."""
+        applied to ``model`` so far (the runner's 0-based step ``k`` rolls out with version ``k``)."""
         t0 = time.perf_counter()
         self.policy_version = policy_version
         due = self.synced is None or policy_version < self.synced or policy_version - self.synced >= self.every
@@ -119,7 +119,7 @@ class WeightSync:
         if kind == "none":
             return
         if kind.startswith("command:"):
-            line = kind[len("command:"):].format(path=shlex.quote(str(path)), version=version)
+            line = kind[len("command:"):].replace("{path}", shlex.quote(str(path))).replace("{version}", str(version))
             r = subprocess.run(line, shell=True, capture_output=True, text=True, timeout=self.timeout)
             if r.returncode != 0:
                 raise BackendError(f"reload command exited {r.returncode}: {r.stderr.strip()[-500:]}")

@@ -37,7 +37,7 @@ class ModelServer:
         self.model_dir = Path(model_dir)
         self.tok = AutoTokenizer.from_pretrained(str(model_dir))
         self.served_name = served_name or self.model_dir.name
-        self.version = 0
+        self.version: int | None = 0  # the trainer's step of the weights served (None: unknown)
         self.loaded_from = str(model_dir)
         self.reloads = 0
         self.requests = 0
@@ -79,7 +79,7 @@ class ModelServer:
         model = self._load(Path(path))  # loaded outside the lock: requests keep being served meanwhile
         with self._lock:
             self.model, self.loaded_from = model, str(path)
-            self.version = self.version + 1 if version is None else int(version)
+            self.version = None if version is None else int(version)  # SGLang's route names no version
             self.reloads += 1
         return {"success": True, "version": self.version, "message": f"loaded {path}"}
 
@@ -125,7 +125,7 @@ class ModelServer:
             choices.append(c)
         n_in, n_out = sum(map(len, prompts)), sum(len(x) for x, _ in outs)
         return {"id": f"cmpl-{self.requests}", "object": "text_completion", "created": int(time.time()),
-                "model": self.served_name, "choices": choices, "weights_version": version,
+                "model": self.served_name, "choices": choices, **({} if version is None else {"weights_version": version}),
                 "usage": {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out}}
 
     # -- HTTP ------------------------------------------------------------------------------------

@@ -159,8 +159,8 @@ class RLSteps(StageSteps):
 
         rc, g = self.rc, self.rc.group_size
         t0 = time.perf_counter()
-        gen, sync = self._generator(step - 1)
-        self.steps_done = step  # the update below makes the policy that of step `step`
+        gen, sync = self._generator(step)  # `step` (0-based) updates so far
+        self.steps_done = step + 1
         dynamic = rc.dynamic_sampling_max_batches > 1
         drawn: list[tuple[int, int]] = []
         rolled, trained = [], []  # every rollout of the step; the groups the update will see
