@@ -20,7 +20,7 @@ from .engine import restored_dist_env
 from .evaluation.record import after_stage
 from .plan import PlanError, verify_sources
 from .runner import RESULT, StageContext, read_history
-from .stages import check_config, get_stage, stage_config
+from .stages import check_config, get_stage
 
 __all__ = ["RESULT", "check_resume", "launch_deepspeed", "model_lineage", "read_history", "run_stages",
            "verify_snapshot"]
@@ -71,17 +71,24 @@ def tokenizer_only(model_dir: str, dest: Path) -> str:
 
 def run_stages(store: Store, snapshot: str, stages: list[str], model: str = "tiny", output: str | Path = "runs-out",
                config: dict[str, Any] | None = None, deepspeed_config: str | None = None, gpus: int | None = None,
-               nodes: int | None = None, hostfile: str | None = None, progress: bool = True) -> list[dict[str, Any]]:
-    """Train ``stages`` in order from ``snapshot``; returns the run records (one per stage)."""
+               nodes: int | None = None, hostfile: str | None = None, progress: bool = True,
+               start_model: str | None = None) -> list[dict[str, Any]]:
+    """Train ``stages`` in order from ``snapshot``; returns the run records (one per stage).
+
+    ``stages`` may name nodes of the snapshot's stage graph (``training.branches``); ``start_model`` is the
+    first stage's input instead of ``model`` (a branch continuing from another branch's checkpoint; ``model``
+    still selects the settings, e.g. ``tiny``)."""
+    from .branches import node_config, stage_type
+
     if not stages:
         raise ValueError("no stages given (e.g. --stages cpt,sft)")
     snap = store.snapshots.get(snapshot)
     verify_snapshot(store, snap, stages)  # before anything reads them (tokenizer training, tokenization)
     for name in stages:  # every stage's settings, before the first one trains
-        check_config(name, stage_config(name, model, config, snap.get("options")))
+        check_config(stage_type(snap, name), node_config(snap, name, model, config))
     output = Path(output).resolve()
     output.mkdir(parents=True, exist_ok=True)
-    first = stage_config(stages[0], model, config, snap.get("options"))
+    first = node_config(snap, stages[0], model, config)
     if model == "tiny":
         input_model, tokenizer = prepare_tiny(store, snap, output, first)
     else:
@@ -89,10 +96,12 @@ def run_stages(store: Store, snapshot: str, stages: list[str], model: str = "tin
             raise FileNotFoundError(f"--model {model}: not a Hugging Face model folder (or 'tiny')")
         input_model = str(Path(model).resolve())
         tokenizer = snap["tokenizer"]["path"] if snap.get("tokenizer") else tokenizer_only(input_model, output / "tokenizer")
+    if start_model:
+        input_model = start_model
     records = []
     for name in stages:
-        stage = get_stage(name)
-        cfg = stage_config(name, model, config, snap.get("options"))
+        stage = get_stage(stage_type(snap, name))
+        cfg = node_config(snap, name, model, config)
         ctx = StageContext(store, snap, name, cfg, input_model, tokenizer, output / name)
         spec = stage.plan(ctx)
         run_cfg = {**cfg, "plan_hash": spec.hash, "model": model, "deepspeed_config": deepspeed_config,
@@ -166,9 +175,11 @@ def check_resume(store: Store, ckpt_dir: Path, run_id: str, input_model: str, ru
 
 def verify_snapshot(store: Store, snap: dict[str, Any], stages: list[str]) -> None:
     """Re-hash the shards of every version the requested stages pin; refuse to start on any mismatch."""
+    from .branches import stage_type
+
     problems = []
     for name in stages:
-        get_stage(name)  # an unknown stage fails here, before any work
+        get_stage(stage_type(snap, name))  # an unknown stage fails here, before any work
         if not snap["stages"].get(name):  # before a tiny tokenizer/model is built for nothing
             raise PlanError(f"snapshot '{snap['name']}' has no '{name}' stage (it has: {', '.join(snap['stages'])})")
         for e in snap["stages"].get(name, []):

@@ -56,6 +56,9 @@ def after_stage(store, rec: dict[str, Any], cfg: dict[str, Any]) -> dict[str, An
 
 def _order(rec: dict[str, Any]) -> tuple[int, str]:
     st = rec.get("stage")
+    node = (rec.get("config") or {}).get("graph_node")  # a node of a branching plan: branch by branch
+    if node:
+        return (node["order"], rec.get("started_at") or "")
     return (STAGE_ORDER.index(st) if st in STAGE_ORDER else len(STAGE_ORDER), rec.get("started_at") or "")
 
 

@@ -1,0 +1,116 @@
+"""A branching stage plan pinned in a snapshot: base → CPT → {SFT → DPO; long-CoT SFT → reasoning RL}, both
+branches trained from one CPT checkpoint, each node a run; ``eval compare`` shows every node of both branches."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+GRAPH = {"nodes": {"cpt": {}, "sft": {"after": "cpt"}, "dpo": {"after": "sft"},
+                   "long_cot_sft": {"stage": "sft", "after": "cpt", "config": {"reasoning": True}},
+                   "reasoning_rl": {"after": "long_cot_sft"}},
+         "branches": {"chat": "dpo", "reasoning": "reasoning_rl"}}
+CFG = {"max_steps": 2, "save_every": 2, "threads": 1, "seq_len": 128, "register_artifact": False,
+       "sft": {"seq_len": 192}, "dpo": {"seq_len": 128, "micro_batch": 2, "grad_accum": 1},
+       "reasoning_rl": {"max_new_tokens": 4, "val_reward": False},
+       "stage_metrics": {"bpb_fin": {"kind": "bpb", "version": "fin-heldout@1", "limit": 6}}}
+
+
+def _add(a: int, b: int) -> list[dict]:
+    return [{"role": "user", "content": f"What is {a} plus {b}?"}]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    from catalogs import Store
+    from synthesis.generators.records import pref_record, provenance, rl_record, sft_record
+    from training.demo_data import build_inputs, filing_text
+    from training.tiny import train_tokenizer
+
+    root = tmp_path_factory.mktemp("branches")
+    s = Store.open(root / "store")
+    build_inputs(s, n_docs=60, n_conv=24, snapshot="plain")
+    rng = random.Random(2)
+    src = provenance("test", "t")
+    with s.writer("fin-heldout", kind="doc") as w:
+        w.write([{"id": f"h{i}", "text": filing_text(rng), "source": "demo"} for i in range(6)])
+    pairs = [(rng.randrange(10, 99), rng.randrange(10, 99)) for _ in range(24)]
+    with s.writer("cot-sft", kind="sft") as w:  # long chain-of-thought: the trace is its own field
+        w.write([sft_record(_add(a, b) + [{"role": "assistant", "content": f"The answer is {a + b}.",
+                                           "reasoning_content": f"{a} plus {b}: add the tens, then the units."}],
+                            "general/math/add", "en", src) for a, b in pairs])
+    with s.writer("add-pref", kind="pref") as w:
+        w.write([pref_record(_add(a, b), [{"role": "assistant", "content": f"The answer is {a + b}."}],
+                             [{"role": "assistant", "content": "Hard to say."}], {"chosen": 1.0, "rejected": 0.0},
+                             "general/math/add", "en", src) for a, b in pairs])
+    with s.writer("add-rl", kind="rl") as w:
+        w.write([rl_record(_add(a, b), {"spec_version": 1, "type": "numeric", "answer": a + b},
+                           "general/math/add", "en", src) for a, b in pairs])
+    texts = [r["text"] for r in s.iter_records("fin-docs@1")] + [f"What is {a} plus {b}? The answer is {a + b}."
+                                                                 for a, b in pairs]
+    tok = train_tokenizer(texts, root / "tok", vocab_size=512)
+    stages = {"cpt": [("fin-docs@1", 1.0)], "sft": [("fin-sft@1", 1.0)], "dpo": [("add-pref@1", 1.0)],
+              "long_cot_sft": [("cot-sft@1", 1.0)], "reasoning_rl": [("add-rl@1", 1.0)]}
+    s.snapshots.create("branchy", stages, tokenizer=str(tok), options={"graph": GRAPH})
+    return s
+
+
+def test_branches_of_the_snapshot_graph(store):
+    from training.branches import branches, select_branches
+    from training.plan import PlanError
+
+    snap = store.snapshots.get("branchy")
+    assert branches(snap) == {"chat": ["cpt", "sft", "dpo"], "reasoning": ["cpt", "long_cot_sft", "reasoning_rl"]}
+    assert select_branches(snap, "reasoning_rl") == {"reasoning": ["cpt", "long_cot_sft", "reasoning_rl"]}
+    with pytest.raises(PlanError, match="no branch 'agentic'"):
+        select_branches(snap, "agentic")
+    bad = {**snap, "options": {"graph": {"nodes": {"cpt": {}, "sft": {"after": "dpo"}}}}}
+    with pytest.raises(PlanError, match="'dpo', which is not a node"):
+        branches(bad)
+    cyc = {**snap, "options": {"graph": {"nodes": {"sft": {"after": "dpo"}, "dpo": {"after": "sft"}}}}}
+    with pytest.raises(PlanError, match="cycle"):
+        branches(cyc)
+    nodata = {**snap, "stages": {"cpt": snap["stages"]["cpt"]}}
+    with pytest.raises(PlanError, match="has no data pinned"):
+        branches(nodata)
+
+
+def test_both_branches_train_from_one_cpt_checkpoint(store, tmp_path):
+    from training.branches import run_branches
+    from training.engine import restored_dist_env
+    from training.evaluation.record import stage_rows, stage_table
+
+    with restored_dist_env():
+        recs = run_branches(store, "branchy", "all", model="tiny", output=tmp_path / "out", config=CFG)
+    by = {r["stage"]: r for r in recs}
+    assert [r["stage"] for r in recs] == ["cpt", "sft", "dpo", "long_cot_sft", "reasoning_rl"]  # CPT once
+    assert all(r["status"] == "completed" for r in recs)
+    cpt_model = by["cpt"]["output_model"]
+    assert by["sft"]["input_model"] == by["long_cot_sft"]["input_model"] == cpt_model  # one CPT checkpoint
+    assert by["dpo"]["input_model"] == by["sft"]["output_model"]
+    assert by["reasoning_rl"]["input_model"] == by["long_cot_sft"]["output_model"]
+    cot = by["long_cot_sft"]["config"]
+    assert cot["reasoning"] is True and cot["graph_node"]["stage"] == "sft" and by["sft"]["config"]["reasoning"] is False
+    assert by["dpo"]["metrics"]["train_pairs"] > 0 and by["reasoning_rl"]["metrics"]["steps"] == 2
+    # every node's data, one query away; the DPO model's lineage runs through SFT and the one CPT
+    from training.launch import model_lineage
+
+    assert [c["stage"] for c in model_lineage(store, by["dpo"]["output_model"])] == ["dpo", "sft", "cpt"]
+    assert [c["stage"] for c in model_lineage(store, by["reasoning_rl"]["output_model"])] == [
+        "reasoning_rl", "long_cot_sft", "cpt"]
+    table = stage_table(store, "branchy")
+    assert table["stages"] == ["base", "cpt", "sft", "dpo", "long_cot_sft", "reasoning_rl"]
+    assert set(table["metrics"]["bpb_fin"]) == set(table["stages"])
+    rows = stage_rows(table)
+    assert rows and all(rows[0][st] != "—" for st in table["stages"])
+    # `huijin eval compare --snapshot` prints both branches' columns
+    from typer.testing import CliRunner
+
+    from huijin.cli import app
+
+    res = CliRunner().invoke(app, ["eval", "compare", "--snapshot", "branchy", "--store", str(store.root), "--json"])
+    assert res.exit_code == 0, res.output
+    shown = json.loads(res.stdout)
+    assert {"dpo", "long_cot_sft", "reasoning_rl"} <= set(json.dumps(shown).replace('"', " ").split())
