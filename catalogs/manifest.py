@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .schemas import canonical_json
-
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.I)
@@ -148,4 +146,7 @@ def scrub_secrets(obj: Any, secrets: set[str] | None = None) -> Any:
 
 
 def recipe_hash(recipe: dict[str, Any]) -> str:
+    # imported here, not at the top: schemas imports pyarrow (0.3 s of CLI start-up)
+    from .schemas import canonical_json
+
     return hashlib.sha256(canonical_json(recipe).encode()).hexdigest()[:16]

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from .manifest import now_iso, sha256_file
 from .refs import check_name
-from .schemas import content_hash
 
 if TYPE_CHECKING:
     from .store import Store
@@ -46,6 +45,8 @@ def tree_sha256(path: str | Path) -> str:
     if p.is_file():
         return sha256_file(p)
     files = sorted(f for f in p.rglob("*") if f.is_file())
+    from .schemas import content_hash
+
     return content_hash([[str(f.relative_to(p)), sha256_file(f)] for f in files], 64)
 
 
@@ -78,6 +79,8 @@ class Snapshots:
                 raise SnapshotError(f"tokenizer {tokenizer} does not exist")
             tok = {"path": str(Path(tokenizer).resolve()), "sha256": tree_sha256(tokenizer)}
         body = {"stages": resolved, "tokenizer": tok, "options": options or {}}
+        from .schemas import content_hash  # lazily: schemas imports pyarrow
+
         spec = {"name": name, **body, "hash": content_hash(body, 16), "created_at": now_iso()}
         path = self.dir / f"{name}.json"
         with self.store.index.write_lock():

@@ -21,10 +21,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.dataset as pads
+from typing import TYPE_CHECKING, Any
 
 from .index import DB_FILE, TABLES, CatalogDamaged, CatalogIndex
 from .manifest import (
@@ -39,8 +36,12 @@ from .manifest import (
     write_json_atomic,
 )
 from .refs import Ref, RefError, check_name, parse_ref
-from .schemas import SCHEMAS, canonical_json, content_hash
-from .writer import PARTS_DIR, VersionWriter
+
+if TYPE_CHECKING:  # pyarrow, the record schemas and the writer load on first use: `huijin catalog ls` needs none
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+
+    from .writer import VersionWriter
 
 DEFAULT_ROOT = "./huijin-store"
 VERSION_DIR = re.compile(r"^(\d+)-([0-9a-f]{8})$")
@@ -69,13 +70,21 @@ class Store:
         self.root = root
         self.index = CatalogIndex(root)
         self.index_problem: str | None = None  # set when a version was committed but the index could not record it
-        from .artifacts import Artifacts
         from .runs import Runs
         from .snapshots import Snapshots
 
         self.snapshots = Snapshots(self)
         self.runs = Runs(self)
-        self.artifacts = Artifacts(self)
+        self._artifacts = None
+
+    @property
+    def artifacts(self):
+        """Artifacts, loaded on first use (their module imports the Parquet writer)."""
+        if self._artifacts is None:
+            from .artifacts import Artifacts
+
+            self._artifacts = Artifacts(self)
+        return self._artifacts
 
     @classmethod
     def open(cls, root: str | os.PathLike | None = None, create: bool = True) -> Store:
@@ -97,6 +106,8 @@ class Store:
     # -- writing -------------------------------------------------------------------------------
     def writer(self, name: str, kind: str, parents: Iterable[str] = (), recipe: dict[str, Any] | None = None,
                **opts: Any) -> VersionWriter:
+        from .writer import VersionWriter
+
         check_name(name)
         return VersionWriter(self, name, kind, parents=parents, recipe=recipe, **opts)
 
@@ -115,6 +126,9 @@ class Store:
         If the latest version has the same content, recipe and parents, it is returned instead and the
         staging folder is discarded: re-running a job does not create duplicate versions.
         """
+        from .schemas import SCHEMAS, content_hash
+        from .writer import PARTS_DIR
+
         staging = Path(staging)
         parts = sorted((staging / PARTS_DIR).glob("*.json")) if (staging / PARTS_DIR).exists() else []
         if not parts:
@@ -223,6 +237,10 @@ class Store:
         return [base / s.path for s in m.shards]
 
     def dataset(self, ref: str | Manifest) -> pads.Dataset:
+        import pyarrow.dataset as pads
+
+        from .schemas import SCHEMAS
+
         m = self.resolve(ref) if isinstance(ref, str) else ref
         if m.kind not in SCHEMAS:
             raise ValueError(f"{m.ref} is a '{m.kind}' version: it holds files, not rows")
@@ -239,7 +257,11 @@ class Store:
         m = self.resolve(ref) if isinstance(ref, str) else ref
         q = self.path_of(m) / "quarantine"
         files = sorted(q.glob("*.parquet")) if q.exists() else []
-        return pads.dataset([str(f) for f in files], format="parquet").to_table() if files else None
+        if not files:
+            return None
+        import pyarrow.dataset as pads
+
+        return pads.dataset([str(f) for f in files], format="parquet").to_table()
 
     def ls(self, name: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
         sql = ("SELECT name, version, kind, rows, hash, tokens, n_shards AS shards, bytes, dropped, quarantined, created_at "
@@ -369,6 +391,8 @@ class Store:
 
     def table_dump(self) -> dict[str, list[tuple]]:
         """Every index table, sorted: used to check that rebuild gives the same answers."""
+        from .schemas import canonical_json
+
         with self.index.read() as con:
             out = {}
             for t in TABLES:
