@@ -92,6 +92,8 @@ def run(
     gpus: int | None = typer.Option(None, "--gpus", help="GPUs per node: runs through the deepspeed launcher"),
     nodes: int | None = typer.Option(None, "--nodes", help="number of nodes (deepspeed launcher)"),
     hostfile: Path | None = typer.Option(None, "--hostfile", help="deepspeed hostfile"),
+    branch: str | None = typer.Option(None, "--branch", help="train a branch of the snapshot's stage graph (its "
+                                      "name or leaf node), or 'all' (shared stages once); replaces --stages"),
     store: str | None = StoreOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -105,7 +107,7 @@ def run(
         if v is not None and v < 1:
             fail(f"{opt} must be at least 1 (got {v})", code=2)
     unknown = [x.strip() for x in stages.split(",") if x.strip() and x.strip() not in STAGES]
-    if unknown:
+    if unknown and branch is None:
         fail(f"--stages: unknown stage {unknown[0]!r}; known: {', '.join(sorted(STAGES))}", code=2)
     if hostfile is not None and not hostfile.is_file():
         fail(f"--hostfile {hostfile} does not exist", code=2)
@@ -130,9 +132,14 @@ def run(
     names = [x.strip() for x in stages.split(",") if x.strip()]
     try:
         with _stdout_to_stderr() if as_json else nullcontext(), _sigterm_as_interrupt():
-            recs = run_stages(s, snapshot, names, model=model, output=output, config=overrides,
-                              deepspeed_config=str(deepspeed) if deepspeed else None, gpus=gpus, nodes=nodes,
-                              hostfile=str(hostfile) if hostfile else None)
+            launch = {"deepspeed_config": str(deepspeed) if deepspeed else None, "gpus": gpus, "nodes": nodes,
+                      "hostfile": str(hostfile) if hostfile else None}
+            if branch is not None:
+                from training.branches import run_branches
+
+                recs = run_branches(s, snapshot, branch, model=model, output=output, config=overrides, **launch)
+            else:
+                recs = run_stages(s, snapshot, names, model=model, output=output, config=overrides, **launch)
     except KeyError as e:  # str(KeyError) is the repr of its message
         fail(str(e.args[0]) if e.args else str(e))
     except (ValueError, FileNotFoundError, RuntimeError) as e:  # ResumeError is a RuntimeError

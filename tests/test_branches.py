@@ -114,3 +114,17 @@ def test_both_branches_train_from_one_cpt_checkpoint(store, tmp_path):
     assert res.exit_code == 0, res.output
     shown = json.loads(res.stdout)
     assert {"dpo", "long_cot_sft", "reasoning_rl"} <= set(json.dumps(shown).replace('"', " ").split())
+
+
+def test_train_run_branch_errors_name_the_branches(store, tmp_path):
+    from typer.testing import CliRunner
+
+    from huijin.cli import app
+
+    res = CliRunner().invoke(app, ["train", "run", "--snapshot", "branchy", "--branch", "agentic", "--output",
+                                   str(tmp_path / "x"), "--store", str(store.root)])
+    assert res.exit_code == 1
+    assert "no branch 'agentic'" in res.output and "chat (cpt → sft → dpo)" in res.output
+    res = CliRunner().invoke(app, ["train", "run", "--snapshot", "plain", "--branch", "all", "--output",
+                                   str(tmp_path / "y"), "--store", str(store.root)])
+    assert res.exit_code == 1 and "pins no stage graph" in res.output
