@@ -44,6 +44,8 @@ from typing import Any
 
 import yaml
 
+from recipes import recipes_dir
+
 REGISTRY: dict[str, str] = {
     "extract": "curation.extract:Extract",
     "langid": "curation.langid:LanguageID",
@@ -65,7 +67,7 @@ BARRIERS = {"dedup"}
 # or $HUIJIN_STEP_PACKAGES) and be a datatrove ``PipelineStep`` subclass; registered short names are trusted.
 STEP_PACKAGES: set[str] = {"datatrove", "curation"}
 STEP_PACKAGES_ENV = "HUIJIN_STEP_PACKAGES"
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes" / "curation"
+RECIPES_DIR = recipes_dir("curation")
 
 
 class CurationRecipeError(ValueError):

@@ -203,7 +203,7 @@ def rebuild(json_: bool = JsonOpt, store: str = StoreOpt) -> None:
         print_json({"catalog": str(s.index.path), **counts})
     else:
         print_table([{"table": k, "rows": v} for k, v in counts.items()], ["table", "rows"],
-                    title=f"rebuilt {s.index.path} from the files")
+                    title="catalog rebuilt from the files")
 
 
 @app.command()

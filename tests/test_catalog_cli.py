@@ -74,6 +74,6 @@ def test_verify_and_rebuild_commands(tmp_path):
     shard.write_bytes(shard.read_bytes()[:-1] + b"\x00")
     r = _run("catalog", "verify", "d@1", "--store", st, ok=False)
     assert r.exit_code == 1 and "sha256 mismatch" in r.output
-    assert "'versions': 1" in _run("catalog", "rebuild", "--store", st).stdout
+    assert json.loads(_run("catalog", "rebuild", "--store", st, "--json").stdout)["versions"] == 1
     r = _run("catalog", "show", "nope", "--store", st, ok=False)
     assert r.exit_code == 1 and "no version nope@latest" in r.output

@@ -18,8 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from recipes import recipes_dir
+
 ROOT = Path(__file__).resolve().parent.parent
-DS_CONFIGS = ROOT / "recipes" / "deepspeed"
+DS_CONFIGS = recipes_dir("deepspeed")
 
 
 def free_port() -> int:

@@ -19,7 +19,9 @@ from typing import Any
 
 import yaml
 
-RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes" / "mixture"
+from recipes import recipes_dir
+
+RECIPES_DIR = recipes_dir("mixture")
 
 
 class MixtureRecipeError(ValueError):

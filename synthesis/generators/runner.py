@@ -19,13 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .context import REPO, RunContext, SynthRecipeError
+from recipes import recipes_dir
+
+from .context import RunContext, SynthRecipeError
 from .records import Outputs
 
 if TYPE_CHECKING:
     from catalogs import Manifest, Store
 
-RECIPES_DIR = REPO / "recipes" / "synthesis"
+RECIPES_DIR = recipes_dir("synthesis")
 
 
 # generator name → module of this package; modules are imported only when their recipe runs, so that

@@ -9,7 +9,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-DEFAULT_FILE = Path(__file__).resolve().parents[2] / "recipes" / "teachers.yaml"
+from recipes import recipes_dir
+
+DEFAULT_FILE = recipes_dir() / "teachers.yaml"
 FORBIDDEN_KEYS = {"api_key", "key", "token", "secret", "password"}
 
 

@@ -18,10 +18,12 @@ from typing import Any
 
 import yaml
 
+from recipes import recipes_dir
+
 from .loaders import LOADERS, EvalItem, LoadError
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-SUITES = ROOT / "recipes" / "eval"
+SUITES = recipes_dir("eval")
 PATH_KEYS = ("path", "subject_map")
 
 
