@@ -194,6 +194,7 @@ class DedupFilter(PipelineStep):
                 yield doc
             elif reason:
                 self.stat_update("dropped", f"dropped_{reason}")
+                doc.metadata["filter_reason"], doc.metadata["dedup_cluster"] = reason, cid  # for the tracer
             else:
                 if cid is not None:
                     doc.metadata["dedup_cluster"] = cid

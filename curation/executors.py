@@ -56,7 +56,8 @@ def commit_staging(store: Any, spec: dict[str, Any]) -> Any:
 
 def build_executors(plan: Any, executor: str = "local", workers: int = 1, logging_dir: str | None = None,
                     **opts: Any) -> list[Any]:
-    """One datatrove executor per stage (Slurm: chained with ``depends`` and a final commit stage)."""
+    """One datatrove executor per stage (Slurm: chained with ``depends`` and a final commit stage). Tasks a
+    stage's ``completions/`` lists are skipped: a resumed run (``pipeline.plan_run``) redoes only the rest."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor {executor!r}: expected one of {EXECUTORS}")
     logs = Path(logging_dir or plan.work_dir / "logs")
@@ -66,11 +67,11 @@ def build_executors(plan: Any, executor: str = "local", workers: int = 1, loggin
         if executor == "local":
             from datatrove.executor import LocalPipelineExecutor
 
-            out.append(LocalPipelineExecutor(**kw, workers=min(workers, st.tasks), skip_completed=False))
+            out.append(LocalPipelineExecutor(**kw, workers=min(workers, st.tasks), skip_completed=True))
         elif executor == "ray":
             from datatrove.executor.ray import RayPipelineExecutor
 
-            out.append(RayPipelineExecutor(**kw, workers=min(workers, st.tasks), skip_completed=False,
+            out.append(RayPipelineExecutor(**kw, workers=min(workers, st.tasks), skip_completed=True,
                                            cpus_per_task=1, mem_per_cpu_gb=opts.get("mem_per_cpu_gb", 0.25)))
         else:
             from datatrove.executor.slurm import SlurmPipelineExecutor

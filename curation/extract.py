@@ -95,9 +95,11 @@ class Extract(PipelineStep):
                     text = extract_text(doc.text, url=doc.metadata.get("url"), **self.options)
                 except Exception as e:  # lxml/trafilatura on pathological markup
                     self.stat_update("dropped_extract_error", f"error_{type(e).__name__}")
+                    doc.metadata["filter_reason"] = "extract_error"  # read by the dropped-sample tracer
                     continue
             if not text:
                 self.stat_update("dropped_no_text")
+                doc.metadata["filter_reason"] = "no_text"
                 continue
             if not doc.metadata.get("url"):  # HTML files carry no URL of their own: use the page's canonical one
                 m = CANONICAL.search(doc.text[:50_000])

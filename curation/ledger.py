@@ -5,11 +5,18 @@ the whole step list per rank, which keeps shared references shared). Readers cou
 ones; ``Tap`` steps between the recipe's steps count the documents that got through, so a step's drops are
 ``tap[before] - tap[after]`` whatever the step is (ours, datatrove's or a plugin). The reason split comes
 from each step's own ``dropped_<reason>`` stats (datatrove's ``BaseFilter`` idiom).
+
+Dropped-sample tracer (issue 14): a Tap that feeds a step remembers the documents it passed on; the Tap after
+that step sees which of them came out, and the ones that did not were dropped by it. Up to ``samples``
+(default 20) per ``step:reason`` and rank are kept (text cut to ``SAMPLE_CHARS``, with file and offset); the
+reason is ``doc.metadata["filter_reason"]`` (datatrove's filters set it when they have an exclusion writer:
+``trace_reasons`` gives each one a writer that only lets it do that; our own steps set it), else ``other``.
+``sink.VersionPartWriter`` writes them into the version (``excluded/``, see ``tracer.py``).
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,13 +31,21 @@ class RankAccount:
     taps: Counter = field(default_factory=Counter)
     step_quarantined: Counter = field(default_factory=Counter)  # tap index -> docs quarantined by that step
     reader_drops: Counter = field(default_factory=Counter)  # inputs the reader itself drops (non-HTML records)
+    pending: dict[int, deque] = field(default_factory=dict)  # tap index -> documents passed on, not yet seen after
+    samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # "step:reason" -> dropped examples
+
+
+SAMPLE_CHARS = 4096
+SAMPLES = 20
 
 
 class Ledger:
-    """Accounts keyed by rank (ranks may run one after the other in the same process)."""
+    """Accounts keyed by rank (ranks may run one after the other in the same process). ``samples``: dropped
+    documents kept per ``step:reason`` and rank (0: none)."""
 
-    def __init__(self) -> None:
+    def __init__(self, samples: int = SAMPLES) -> None:
         self.ranks: dict[int, RankAccount] = {}
+        self.samples = samples
 
     def of(self, rank: int) -> RankAccount:
         return self.ranks.setdefault(rank, RankAccount())
@@ -43,21 +58,72 @@ class Ledger:
             acc.step_quarantined[step_index] += 1
 
 
+    def keep_sample(self, rank: int, step: str, doc: Any) -> None:
+        md = doc.metadata
+        if md.get("_quarantined"):
+            return
+        key = f"{step}:{md.get('filter_reason') or 'other'}"
+        kept = self.of(rank).samples.setdefault(key, [])
+        if len(kept) < self.samples:
+            offset = md.get("offset")
+            kept.append({"key": key, "step": step, "reason": key.partition(":")[2], "file": str(md.get("source") or ""),
+                         "offset": offset if isinstance(offset, int) else None, "id": str(doc.id),
+                         "chars": len(doc.text or ""), "text": (doc.text or "")[:SAMPLE_CHARS]})
+
+
 class Tap(PipelineStep):
-    """Counts the documents flowing past this point of the pipeline (pass-through)."""
+    """Counts the documents flowing past this point of the pipeline (pass-through). ``label``: the step
+    before this tap, whose dropped documents it samples; ``feeds``: a step and a tap follow this one."""
 
     name = "🧮 tap"
     type = "🔢 - COUNT"
 
-    def __init__(self, ledger: Ledger, index: int) -> None:
+    def __init__(self, ledger: Ledger, index: int, label: str | None = None, feeds: bool = False) -> None:
         super().__init__()
-        self.ledger, self.index = ledger, index
+        self.ledger, self.index, self.label, self.feeds = ledger, index, label, feeds
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        taps = self.ledger.of(rank).taps
+        acc = self.ledger.of(rank)
+        taps = acc.taps
+        trace = self.ledger.samples > 0
+        before = acc.pending.setdefault(self.index - 1, deque()) if trace and self.label else None
+        mine = acc.pending.setdefault(self.index, deque()) if trace and self.feeds else None
         for doc in data:
             taps[self.index] += 1
+            if before is not None and any(d is doc for d in before):
+                while before:  # what the step took in before this document and did not pass on: dropped
+                    d = before.popleft()
+                    if d is doc:
+                        break
+                    self.ledger.keep_sample(rank, self.label, d)
+            if mine is not None:
+                mine.append(doc)
             yield doc
+        while before:  # dropped after the last document that came through
+            self.ledger.keep_sample(rank, self.label, before.popleft())
+
+
+class ReasonMarker:
+    """An exclusion writer that writes nothing: with it, datatrove's ``BaseFilter`` puts the drop reason on the
+    document (``metadata["filter_reason"]``), which the tracer reads."""
+
+    def __enter__(self) -> ReasonMarker:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def write(self, doc: Any, rank: int = 0, **kw: Any) -> None:
+        return None
+
+
+def trace_reasons(step: Any) -> Any:
+    """Give a datatrove filter without an exclusion writer the ``ReasonMarker`` (returns the step)."""
+    from datatrove.pipeline.filters.base_filter import BaseFilter
+
+    if isinstance(step, BaseFilter) and getattr(step, "exclusion_writer", None) is None:
+        step.exclusion_writer = ReasonMarker()
+    return step
 
 
 def stat_totals(step: Any) -> dict[str, float]:

@@ -58,6 +58,7 @@ class VersionPartWriter(PipelineStep):
         from catalogs import SchemaError, ShardWriter, normalize_record
 
         before = [stat_totals(s) for _, s in self.steps]
+        _clear_rank(Path(self.staging), f"{self.prefix}-r{rank:05d}")
         w = ShardWriter(self.staging, self.kind, prefix=f"{self.prefix}-r{rank:05d}")
         try:
             for doc in data or []:
@@ -92,6 +93,19 @@ class VersionPartWriter(PipelineStep):
             w.count_drop(key, n)
         for (_, step), b in zip(self.steps, before, strict=True):
             _copy_manifest_stats(w, step, b)
+        if acc.samples:
+            from .tracer import write_samples
+
+            n = write_samples(Path(self.staging), f"{self.prefix}-r{rank:05d}", acc.samples)
+            w.stats.setdefault("drop_samples", Counter()).update(n)
+
+
+def _clear_rank(staging: Path, prefix: str) -> None:
+    """What an earlier, killed attempt of this rank left (partial shards, quarantine, samples, part): a resumed
+    task starts clean and writes the same files an uninterrupted run would."""
+    for f in [*staging.glob(f"{prefix}-*.parquet"), staging / "quarantine" / f"{prefix}.parquet",
+              staging / "excluded" / f"{prefix}.parquet", staging / "_parts" / f"{prefix}.json"]:
+        f.unlink(missing_ok=True)
 
 
 def _copy_manifest_stats(w: Any, step: Any, before: dict[str, float]) -> None:

@@ -118,6 +118,32 @@ def show(ref: str, json_: bool = JsonOpt, store: str = StoreOpt) -> None:
 
 @app.command()
 @_guard
+def drops(ref: str, reason: str = typer.Option(None, "--reason", help="a step:reason key, a step or a reason"),
+          limit: int = typer.Option(None, "--limit", help="examples per step:reason (default: all kept, N=20)"),
+          json_: bool = JsonOpt, store: str = StoreOpt) -> None:
+    """Examples of the documents a curation run dropped, per step:reason (text cut, with file and offset)."""
+    from curation.tracer import drops as read_drops
+
+    s = open_store(store)
+    rows = read_drops(s, ref, reason, limit)
+    if json_:
+        print_json(rows)
+        return
+    m = s.resolve(ref)
+    if not rows:
+        console.print(f"{m.ref}: no dropped examples kept" + (f" for {reason}" if reason else ""))
+        return
+    for key in dict.fromkeys(r["key"] for r in rows):
+        ex = [r for r in rows if r["key"] == key]
+        console.print(f"[bold]{key}[/]  dropped {m.drops.get(key, '?')}, {len(ex)} example(s)")
+        for r in ex:
+            text = " ".join(r["text"].split())
+            console.print(f"  {r['file']}:{r['offset']}  ({r['chars']} chars)  {text[:160]}", highlight=False,
+                          markup=False)
+
+
+@app.command()
+@_guard
 def lineage(ref: str, json_: bool = JsonOpt, store: str = StoreOpt) -> None:
     """Ancestors of a version (what it was made from), nearest first."""
     from catalogs.raw_inputs import lineage_with_raw

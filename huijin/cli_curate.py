@@ -75,8 +75,13 @@ def run(
     store: str = StoreOpt,
     as_json: bool = JsonOpt,
     verbose: bool = typer.Option(False, "--verbose", help="show datatrove's task logs"),
+    no_resume: bool = typer.Option(False, "--no-resume", help="start over even if a killed run of the same "
+                                   "recipe and inputs left its work"),
+    drop_samples: int = typer.Option(20, "--drop-samples", help="dropped documents kept per step:reason "
+                                     "(`huijin catalog drops REF`); 0: none"),
 ) -> None:
-    """Run a curation recipe and commit its output as a `doc` version (drops counted by step and reason)."""
+    """Run a curation recipe and commit its output as a `doc` version (drops counted by step and reason).
+    A run killed part-way resumes when started again with the same arguments (completed tasks are skipped)."""
     from catalogs.refs import check_name
     from curation.pipeline import run_recipe, summary
     from curation.recipe import CurationRecipeError, load_recipe
@@ -96,10 +101,23 @@ def run(
             console.print(f"[green]✓[/] stage {i}/{n} {stage} ({seconds:.1f}s)")
 
     opts = {"text_key": text_key} if text_key else {}
+    if drop_samples < 0:
+        fail(f"--drop-samples must be 0 or more (got {drop_samples})", code=2)
+
+    def on_plan(plan) -> None:
+        from .common import err_console
+
+        if plan.resumed:
+            err_console.print(f"resuming the killed run in {plan.work_dir} (completed tasks are skipped)",
+                              highlight=False)
+        for line in plan.not_resumed:
+            err_console.print(line, highlight=False)
+
     try:
         m = run_recipe(r, _inputs(inputs), name=name, store=s, executor=executor, tasks=tasks,
                        workers=workers, against=against or None, quiet=not verbose, on_stage=on_stage,
-                       reader_options={**opts, "progress": not as_json}, partition=partition)
+                       reader_options={**opts, "progress": not as_json}, partition=partition,
+                       resume=not no_resume, on_plan=on_plan, drop_samples=drop_samples)
     except (CurationRecipeError, FileNotFoundError, ValueError) as e:
         fail(_message(e))
     if m is None:
