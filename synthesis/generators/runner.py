@@ -37,10 +37,12 @@ GENERATORS = {
     "evolution": "evolution", "advisory_dialogues": "dialogues", "rejection_sampling": "rejection",
     "authored_rl": "authored", "agentic_sft": "agentic_sft", "judge_filter": "judge_filter",
     "annotate": "annotate_docs",
+    "role_dialogues": "role_dialogues", "judge_pairs": "judge_pairs", "onpolicy_pairs": "onpolicy_pairs",
 }
 
 
-TEACHER_FREE = {"programmatic_tables", "agentic_tasks"}  # recipes that run with no endpoint
+# recipes that run with no endpoint
+TEACHER_FREE = {"programmatic_tables", "agentic_tasks", "onpolicy_pairs"}
 ALWAYS_KNOWN = {"name", "generator", "post", "description"}  # keys for the runner, the CLI and people
 
 
