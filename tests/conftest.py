@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,3 +26,22 @@ def shared_data() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"shared data folder {SHARED} is absent (set HUIJIN_SHARED_DATA to its path)")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One `huijin demo --quick` per session (shared by the notebook, web viewer and quiet-output tests):
+    the store it built and everything it printed (stdout then stderr)."""
+    root = tmp_path_factory.mktemp("nbdemo")
+    store, work = root / "huijin-store", root / "demo-work"
+    cmd = [sys.executable, "-m", "huijin.cli", "demo", "--quick", "--store", str(store), "--workdir", str(work)]
+    env = {k: v for k, v in os.environ.items() if k != "HUIJIN_VERBOSE"}  # the default (quiet) output
+    done = subprocess.run(cmd, cwd=root, env={**env, "HF_HUB_OFFLINE": "1"}, capture_output=True,
+                          text=True, timeout=480)
+    assert done.returncode == 0, f"huijin demo --quick failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    return store, done.stdout + done.stderr
+
+
+@pytest.fixture(scope="session")
+def demo_store(demo_run: tuple[Path, str]) -> Path:
+    return demo_run[0]

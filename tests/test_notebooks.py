@@ -1,12 +1,11 @@
 """The notebooks in notebooks/ run top to bottom against a store `huijin demo --quick` built (once per
-session), on a kernel of this very interpreter; a cell error fails the test, and each notebook's outputs are
+session: the ``demo_store`` fixture of conftest.py), on a kernel of this very interpreter; a cell error fails the test, and each notebook's outputs are
 checked against the store they read (drop funnel numbers, stages, figures)."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,17 +19,6 @@ pytest.importorskip("matplotlib")
 from catalogs import Store  # noqa: E402
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-
-
-@pytest.fixture(scope="session")
-def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("nbdemo")
-    store, work = root / "huijin-store", root / "demo-work"
-    cmd = [sys.executable, "-m", "huijin.cli", "demo", "--quick", "--store", str(store), "--workdir", str(work)]
-    done = subprocess.run(cmd, cwd=root, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True,
-                          text=True, timeout=480)
-    assert done.returncode == 0, f"huijin demo --quick failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
-    return store
 
 
 @pytest.fixture(scope="session")
