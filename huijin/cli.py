@@ -20,6 +20,20 @@ class OneLineErrors(TyperGroup):
     """An error no command handled is one line on stderr and exit 2; the traceback only with --verbose
     (``huijin --verbose …``, a command's own --verbose, or HUIJIN_VERBOSE=1)."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        from .options import plain_metavars
+
+        plain_metavars(self)  # PATH / N / TEXT in --help, not typer's <list[Path]>
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        from .options import rewrite_old_spellings
+
+        def note(msg: str) -> None:
+            print(msg, file=sys.stderr)
+
+        return super().parse_args(ctx, rewrite_old_spellings(args, note))  # --text-key → --text-field, …
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)

@@ -80,7 +80,8 @@ def import_(
 
 @app.command()
 @_guard
-def ls(name: str = typer.Argument(None), kind: str = typer.Option(None, "--kind"), json_: bool = JsonOpt,
+def ls(name: str = typer.Argument(None), kind: str = typer.Option(None, "--kind", help="only versions of this kind (doc, sft, rl, tokens, artifact, …)"),
+       json_: bool = JsonOpt,
        store: str = StoreOpt) -> None:
     """List versions (all, or of one dataset)."""
     rows = open_store(store).ls(name, kind)
@@ -160,7 +161,7 @@ def lineage(ref: str, json_: bool = JsonOpt, store: str = StoreOpt) -> None:
 def query(
     sql: str,
     json_: bool = JsonOpt,
-    csv: bool = typer.Option(False, "--csv"),
+    csv: bool = typer.Option(False, "--csv", help="print CSV (nested values as JSON, NULL empty)"),
     timeout: float = typer.Option(DEFAULT_TIMEOUT_S, "--timeout", help="time limit in seconds"),
     max_rows: int = typer.Option(DEFAULT_MAX_ROWS, "--max-rows", help="print at most this many rows"),
     memory_limit: str = typer.Option(DEFAULT_MEMORY_LIMIT, "--memory-limit", help="DuckDB memory limit (e.g. 8GB)"),
@@ -261,7 +262,7 @@ def gc(
 
 @app.command()
 @_guard
-def runs(snapshot: str = typer.Option(None, "--snapshot"), json_: bool = JsonOpt, store: str = StoreOpt) -> None:
+def runs(snapshot: str = typer.Option(None, "--snapshot", help="only runs of this snapshot"), json_: bool = JsonOpt, store: str = StoreOpt) -> None:
     """Training runs recorded in the catalog."""
     rows = open_store(store).runs.ls(snapshot)
     if json_:

@@ -48,7 +48,7 @@ def _summary_table(s: dict, title: str) -> None:
 
 
 def _explain_quarantine(entries: list[dict], inputs: int, kept: int, where: str = "") -> None:
-    """Name the first quarantined inputs (file:offset reason), and hint at --text-key when nothing had text."""
+    """Name the first quarantined inputs (file:offset reason), and hint at --text-field when nothing had text."""
     from .common import err_console
 
     for q in entries[:3]:
@@ -57,7 +57,7 @@ def _explain_quarantine(entries: list[dict], inputs: int, kept: int, where: str 
         err_console.print(f"... {len(entries) - 3} more{where}", highlight=False)
     empty = sum(1 for q in entries if str(q.get("reason")) == "empty_document")
     if inputs and kept == 0 and empty * 2 >= inputs:
-        err_console.print("[yellow]hint:[/] most records had no text in the text field: name it with --text-key "
+        err_console.print("[yellow]hint:[/] most records had no text in the text field: name it with --text-field "
                           "FIELD (a glob such as 'item_*' joins several fields)")
 
 
@@ -70,7 +70,7 @@ def run(
     tasks: int = typer.Option(1, "--tasks", help="datatrove tasks (input shards)"),
     workers: int = typer.Option(1, "--workers", help="tasks run at the same time"),
     against: list[str] = typer.Option(None, "--against", help="dedup against these versions' MinHash indexes"),
-    text_key: str = typer.Option(None, "--text-key", help="text field of JSONL/Parquet/CSV inputs (glob: item_*)"),
+    text_key: str = typer.Option(None, "--text-field", help="text field of JSONL/Parquet/CSV inputs (glob: item_*)"),
     partition: str = typer.Option("cpu", "--partition", help="Slurm partition"),
     store: str = StoreOpt,
     as_json: bool = JsonOpt,
@@ -141,7 +141,7 @@ def extract(
     inputs: list[str] = InputOpt,
     output: Path = typer.Option(..., "--output", "-o", help="JSONL: one {text, url, source, lang} per page"),
     languages: str = typer.Option(None, "--languages", help="keep only these languages (e.g. en,zh)"),
-    text_key: str = typer.Option("text", "--text-key", help="text field of JSONL/Parquet/CSV inputs"),
+    text_key: str = typer.Option("text", "--text-field", help="text field of JSONL/Parquet/CSV inputs"),
     store: str = StoreOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -171,7 +171,7 @@ def dedup(
     output: Path = typer.Option(..., "--output", "-o", help="JSONL of the kept records (unchanged)"),
     threshold: float = typer.Option(0.8, "--threshold", help="Jaccard similarity of near-duplicates"),
     clusters: Path = typer.Option(None, "--clusters", help="JSONL: one {id, cluster, duplicate} per input record"),
-    text_key: str = typer.Option("text", "--text-key", help="text field (glob allowed, e.g. item_*)"),
+    text_key: str = typer.Option("text", "--text-field", help="text field (glob allowed, e.g. item_*)"),
     no_near: bool = typer.Option(False, "--exact-only", help="exact duplicates only"),
     normalize_numbers: bool = typer.Option(False, "--normalize-numbers", help="treat figures as equal"),
     store: str = StoreOpt,

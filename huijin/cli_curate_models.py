@@ -61,6 +61,14 @@ def _is_file(spec: str) -> bool:
     return parse_source(spec).is_file
 
 
+def _one_input(inputs: list[str], verb: str) -> str:
+    """-i/--input is repeatable in every verb; these read one input per run (comma-separated too)."""
+    items = [v for item in inputs for v in item.split(",") if v]
+    if len(items) != 1:
+        fail(f"{verb} reads one input per run (got {len(items)}: {', '.join(items)}); run it once per input", code=2)
+    return items[0]
+
+
 @curate.command("train-classifier")
 @_guard
 def train_classifier_cmd(
@@ -69,15 +77,15 @@ def train_classifier_cmd(
                                        "SRC#field=value (repeatable)"),
     negative: list[str] = typer.Option(..., "--negative", help="same as --positive, for the negative class"),
     test_split: float = typer.Option(0.1, "--test-split", help="held-out share, split by document group"),
-    out: Path = typer.Option(None, "--out", help="model folder (default ./classifiers/NAME)"),
+    out: Path = typer.Option(None, "--output", "-o", help="model folder (default ./classifiers/NAME)"),
     text_field: str = typer.Option(None, "--text-field", help="text field of input files, if not 'text'"),
-    epoch: int = typer.Option(10, "--epoch"),
-    dim: int = typer.Option(32, "--dim"),
+    epoch: int = typer.Option(10, "--epoch", help="fastText training epochs"),
+    dim: int = typer.Option(32, "--dim", help="fastText vector size"),
     chunk_chars: int = typer.Option(1000, "--chunk-chars", help="training/eval unit size in characters"),
     min_chars: int = typer.Option(80, "--min-chars", help="shorter chunks are not used (counted)"),
     length_token: bool = typer.Option(False, "--length-token", help="let the model see document length "
                                       "(quality labels depend on it)"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="random seed (split and training)"),
     quantize: bool = typer.Option(True, "--quantize/--no-quantize", help="quantised .ftz (~2 MB, fast)"),
     register: bool = typer.Option(True, "--register/--no-register", help="register the model as an artifact"),
     store: str = StoreOpt,
@@ -109,10 +117,11 @@ def train_classifier_cmd(
 @_guard
 def classify_cmd(
     model: str = typer.Option(..., "--model", help="model.ftz, its folder, or an artifact ref (fin-domain@1)"),
-    input_: str = typer.Option(..., "--input", help="JSONL/Parquet file or catalog ref (doc/sft/rl)"),
-    output: Path = typer.Option(None, "--output", help="output JSONL: every record with scores.{name} added"),
-    version: str = typer.Option(None, "--version", help="also/instead write a doc version of this name"),
-    name: str = typer.Option(None, "--name", help="score name (default: the classifier's name)"),
+    inputs: list[str] = typer.Option(..., "--input", "-i", help="JSONL/Parquet file or catalog ref (doc/sft/rl); "
+                                     "one per run"),
+    output: Path = typer.Option(None, "--output", "-o", help="output JSONL: every record with scores.{name} added"),
+    version: str = typer.Option(None, "--name", help="also/instead write a version of this name"),
+    name: str = typer.Option(None, "--score-name", help="score name (default: the classifier's name)"),
     threshold: list[str] = typer.Option([], "--threshold", help="LANG=MIN: drop records below (repeatable)"),
     default_threshold: float = typer.Option(None, "--default-threshold", help="threshold for other languages"),
     store: str = StoreOpt,
@@ -121,8 +130,9 @@ def classify_cmd(
     from curation.classify.records import write_jsonl
     from curation.classify.versions import classify_source, write_scored_version
 
+    input_ = _one_input(inputs, "classify")
     if output is None and version is None:
-        fail("give --output OUT.jsonl and/or --version NAME")
+        fail("give --output OUT.jsonl and/or --name NAME")
     s = None if _is_file(input_) and not version and Path(model).exists() else open_store(store)
     clf, rows, counts = classify_source(model, input_, s, thresholds=_pairs(threshold, "--threshold", float),
                                         default_threshold=default_threshold, score_name=name,
@@ -144,10 +154,12 @@ def classify_cmd(
 def decontaminate_cmd(
     benchmark: list[str] = typer.Option(..., "--benchmark", help="NAME=PATH (FinQA/ConvFinQA/TAT-QA JSON, MC "
                                         "CSV/JSONL or folder, JSONL with text); repeatable"),
-    input_: str = typer.Option(..., "--input", help="JSONL/Parquet file or catalog ref (doc/sft/rl)"),
-    output: Path = typer.Option(None, "--output", help="output JSONL (kept records)"),
+    inputs: list[str] = typer.Option(..., "--input", "-i", help="JSONL/Parquet file or catalog ref (doc/sft/rl); "
+                                     "one per run"),
+    output: Path = typer.Option(None, "--output", "-o", help="output JSONL (kept records)"),
     report: Path = typer.Option(..., "--report", help="report JSON: flagged records, matched items, counts"),
-    version: str = typer.Option(None, "--version", help="also/instead write a version (same kind as input)"),
+    version: str = typer.Option(None, "--name", help="also/instead write a version of this name (same kind as "
+                                "the input)"),
     mode: str = typer.Option("remove", "--mode", help="remove | flag (keep, add 'contamination')"),
     n_en: int = typer.Option(8, "--n-en", help="word n-gram size for English"),
     n_zh: int = typer.Option(12, "--n-zh", help="character n-gram size for Chinese"),
@@ -163,8 +175,9 @@ def decontaminate_cmd(
         write_decontaminated_version,
     )
 
+    input_ = _one_input(inputs, "decontaminate")
     if output is None and version is None:
-        fail("give --output OUT.jsonl and/or --version NAME")
+        fail("give --output OUT.jsonl and/or --name NAME")
     if mode not in ("remove", "flag"):
         fail(f"--mode {mode!r}: expected remove or flag")
     cfg = DecontConfig(n_en=n_en, n_zh=n_zh, parts=tuple(p.strip() for p in parts.split(",") if p.strip()))
@@ -195,7 +208,7 @@ def mix_cmd(
     total_tokens: int = typer.Option(None, "--total-tokens", help="token budget (default: the recipe's)"),
     tokenizer: str = typer.Option(None, "--tokenizer", help="tokenizer.json / HF folder (default: recipe's or "
                                   "estimate)"),
-    seed: int = typer.Option(None, "--seed"),
+    seed: int = typer.Option(None, "--seed", help="shuffle seed (default: the recipe's)"),
     report: Path = typer.Option(None, "--report", help="also write the report JSON here"),
     store: str = StoreOpt,
     as_json: bool = JsonOpt,

@@ -20,7 +20,7 @@ def eval_main(
     tasks: str | None = typer.Option(None, "--tasks", help="comma-separated subset of the suite's tasks"),
     run: str | None = typer.Option(None, "--run", help="store the scores in this run's metrics"),
     as_input: bool = typer.Option(False, "--input-model", help="with --run: store as the run's input-model (base) scores"),
-    out: Path | None = typer.Option(None, "--out", help="write per-item results (JSONL)"),
+    out: Path | None = typer.Option(None, "--output", "-o", help="write per-item results (JSONL)"),
     backend: str = typer.Option("local", "--backend", help="local (HF generate) or server (OpenAI-compatible "
                                 "completions server, e.g. vLLM/SGLang; the tokenizer comes from --model)"),
     server_url: str | None = typer.Option(None, "--server-url", help="with --backend server: http://host:port"),

@@ -94,7 +94,7 @@ def _verify(kind: str, file: Path, json_: bool, show: int) -> None:
 
 @verify.command("finqa")
 def verify_finqa_cmd(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="FinQA-format JSON"),
-                     json_: bool = JsonOpt, show: int = typer.Option(50, "--show")) -> None:
+                     json_: bool = JsonOpt, show: int = typer.Option(50, "--show", help="list at most this many disagreeing programs")) -> None:
     """Run every record's qa.program with the safe interpreter and compare with qa.exe_ans."""
     _verify("finqa", file, json_, show)
 
@@ -102,7 +102,7 @@ def verify_finqa_cmd(file: Path = typer.Argument(..., exists=True, dir_okay=Fals
 @verify.command("convfinqa")
 def verify_convfinqa_cmd(file: Path = typer.Argument(..., exists=True, dir_okay=False,
                                                       help="ConvFinQA Program-of-Thoughts JSON"),
-                         json_: bool = JsonOpt, show: int = typer.Option(50, "--show")) -> None:
+                         json_: bool = JsonOpt, show: int = typer.Option(50, "--show", help="list at most this many disagreeing programs")) -> None:
     """Run every turn's PoT program (ast-whitelisted arithmetic) and compare the last with answer."""
     _verify("convfinqa", file, json_, show)
 
@@ -134,7 +134,7 @@ def synth_label(ref: str = typer.Argument(..., help="version to label, e.g. fin-
                 name: str = typer.Option(None, "--name", help="output dataset (default: next version of the input)"),
                 regenerate: list[str] = typer.Option([], "--regenerate",
                                                       help="ask again for cached rows that were: length | failed"),
-                progress: bool = typer.Option(True, "--progress/--no-progress"),
+                progress: bool = typer.Option(True, "--progress/--no-progress", help="show the live teacher progress line"),
                 file: Path = TaxFileOpt, store: str = StoreOpt) -> None:
     """Assign taxonomy leaves to every record of a version with a teacher; writes a new version."""
     from catalogs import RefError
@@ -175,13 +175,13 @@ def synth_cache(cache: Path = typer.Argument(None, help=CacheHelp), json_: bool 
 @synth.command("export")
 def synth_export(ref: str = typer.Argument(..., help="an rl version"),
                  fmt: str = typer.Option("verl", "--format", help="verl | trl"),
-                 out: Path = typer.Option(..., "--out", help="output parquet file"), store: str = StoreOpt) -> None:
+                 out: Path = typer.Option(..., "--output", "-o", help="output parquet file"), store: str = StoreOpt) -> None:
     """Export an rl version as verl or TRL parquet rows (the reward spec travels with each row)."""
     from catalogs import RefError
     from synthesis.rewards import export_rl
 
     if out.is_dir():
-        fail(f"--out {out} is a folder; give a file, e.g. {out / 'rl.parquet'}")
+        fail(f"--output {out} is a folder; give a file, e.g. {out / 'rl.parquet'}")
     try:
         res = export_rl(open_store(store, create=False), ref, out, fmt)
     except (RefError, ValueError, OSError) as e:

@@ -85,7 +85,7 @@ def run(
     snapshot: str = typer.Option(..., "--snapshot", help="snapshot to train from"),
     stages: str = typer.Option("cpt,sft", "--stages", help="comma-separated stages, in order"),
     model: str = typer.Option("tiny", "--model", help="HF model folder, or 'tiny' (random-init small Llama)"),
-    output: Path = typer.Option(..., "--output", help="folder for checkpoints, metrics and exported models"),
+    output: Path = typer.Option(..., "--output", "-o", help="folder for checkpoints, metrics and exported models"),
     deepspeed: Path | None = typer.Option(None, "--deepspeed", help="DeepSpeed JSON (default recipes/deepspeed/zero<N>.json)"),
     config: Path | None = typer.Option(None, "--config", help="YAML/JSON overrides: common keys and per-stage dicts"),
     sets: list[str] = typer.Option([], "--set", help="override one key, e.g. --set max_steps=20 --set sft.lr=1e-5"),

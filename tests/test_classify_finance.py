@@ -123,7 +123,7 @@ def test_score_records_and_classify_verb(trained, tmp_path):
     assert rows[0]["scores"]["fin-domain"] == pytest.approx(out[0]["scores"]["fin-domain"], abs=1e-6)
     # on a catalog ref, with a threshold, writing a version: counts add up
     r = CliRunner().invoke(app, ["curate", "classify", "--model", res.artifact_ref, "--input",
-                                 "fin-domain-train-positive-fin_zh@1", "--version", "zh-fin-scored",
+                                 "fin-domain-train-positive-fin_zh@1", "--name", "zh-fin-scored",
                                  "--threshold", "zh=0.5", "--store", str(store.root)])
     assert r.exit_code == 0, r.output
     m = store.resolve("zh-fin-scored@1")

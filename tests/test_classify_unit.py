@@ -103,7 +103,7 @@ def test_train_classifier_verb(tmp_path):
     neg.write_text("".join(json.dumps({"text": (t.format(i) + " ") * 4, "lang": "zh" if "年" in t else "en"},
                                       ensure_ascii=False) + "\n" for i in range(80) for t in gen))
     r = CliRunner().invoke(app, ["curate", "train-classifier", "--name", "toy", "--positive", str(pos), "--negative",
-                                 str(neg), "--out", str(tmp_path / "m"), "--no-quantize", "--epoch", "5",
+                                 str(neg), "--output", str(tmp_path / "m"), "--no-quantize", "--epoch", "5",
                                  "--min-chars", "20", "--test-split", "0.2", "--store", str(tmp_path / "st"),
                                  "--json"])
     assert r.exit_code == 0, r.output
@@ -120,7 +120,7 @@ def test_train_classifier_verb(tmp_path):
     with st.writer("chat", kind="sft") as w:
         w.write([{"id": f"c{i}", "messages": [{"role": "user", "content": (fin[0].format(i) + " ") * 3},
                                               {"role": "assistant", "content": "ok"}]} for i in range(3)])
-    r = CliRunner().invoke(app, ["curate", "classify", "--model", "toy@1", "--input", "chat@1", "--version",
+    r = CliRunner().invoke(app, ["curate", "classify", "--model", "toy@1", "--input", "chat@1", "--name",
                                  "chat-scored", "--output", str(tmp_path / "c.jsonl"), "--store", str(st.root)])
     assert r.exit_code == 0, r.output
     m = st.resolve("chat-scored@1")

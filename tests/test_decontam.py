@@ -145,7 +145,7 @@ def test_verb_on_jsonl_and_on_sft_version(tmp_path, shared_data):
     with store.writer("synth-sft", kind="sft") as w:
         w.write([{"messages": [{"role": "user", "content": fq.segments[0][1]}, {"role": "assistant", "content": "1"}]},
                  {"messages": [{"role": "user", "content": "Define EBITDA."}, {"role": "assistant", "content": "..."}]}])
-    r = CliRunner().invoke(app, [*args, "--input", "synth-sft@1", "--version", "synth-sft-clean", "--report",
+    r = CliRunner().invoke(app, [*args, "--input", "synth-sft@1", "--name", "synth-sft-clean", "--report",
                                  str(tmp_path / "rep2.json"), "--store", str(store.root)])
     assert r.exit_code == 0, r.output
     m = store.resolve("synth-sft-clean@1")

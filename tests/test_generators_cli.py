@@ -152,9 +152,9 @@ def test_export_and_regenerate_usage_errors(tmp_path, shared_data):
     synth("programmatic_tables", "--limit", "5", store=store)
     res = runner.invoke(app, ["synth", "run", "programmatic_tables", "--regenerate", "lenght", "--store", str(store)])
     assert res.exit_code == 1 and "--regenerate takes length or failed" in res.output
-    res = runner.invoke(app, ["synth", "export", "fin-table-rl@1", "--out", str(tmp_path), "--store", str(store)])
+    res = runner.invoke(app, ["synth", "export", "fin-table-rl@1", "--output", str(tmp_path), "--store", str(store)])
     assert res.exit_code == 1 and "is a folder" in res.output  # one line, not pyarrow's IsADirectoryError
-    res = runner.invoke(app, ["synth", "export", "fin-table-rl@1", "--format", "trl", "--out",
+    res = runner.invoke(app, ["synth", "export", "fin-table-rl@1", "--format", "trl", "--output",
                               str(tmp_path / "x" / "rl.parquet"), "--store", str(store)])
     assert res.exit_code == 0, res.output
     import pyarrow.parquet as pq
