@@ -1,0 +1,98 @@
+"""Start-up time of the `huijin` command: `huijin --help` and `huijin catalog ls` (a store of 5 versions), the
+median of N runs each, for the code at a git ref from before the lazy-import work ("before") and for this
+working tree ("now"), in the same run on the same machine. Prints JSON; the goal is <= 300 ms for both.
+
+    python bench/cli_startup.py [--runs 15] [--before c20296f]
+
+"before" runs from a `git worktree` of the ref with the same interpreter (the working tree's package is
+shadowed by running from the worktree folder). A run is one fresh process: interpreter start, imports,
+argument parsing, the command itself and exit. Wall time (``median_ms``) is what a user waits; on a shared,
+loaded machine it also counts time spent waiting for a core, so CPU time (user + system, ``cpu_median_ms``,
+from ``wait4``) is reported beside it with the 1-minute load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BEFORE = "c20296f"  # main before issue 16 (the tree whose start-up the issue measured at 0.4-0.7 s)
+GOAL_MS = 300.0
+
+
+def make_store(path: Path) -> None:
+    """Five small versions, imported with the library (not timed)."""
+    sys.path.insert(0, str(ROOT))
+    from catalogs import Store
+    from catalogs.importer import import_files
+
+    store = Store.open(path)
+    src = path.parent / "docs.jsonl"
+    for i in range(5):
+        src.write_text("".join(json.dumps({"text": f"document {i}-{j} about bond yields", "source": "bench"}) + "\n"
+                               for j in range(20 + i)), encoding="utf-8")
+        import_files(store, f"bench-{i}", "doc", [src], text_field="text")
+
+
+def time_runs(cmd: list[str], cwds: dict[str, Path], runs: int, env: dict[str, str]) -> dict[str, dict]:
+    """Each cwd's code ``runs`` times, interleaved run by run so a load spike hits every variant alike."""
+    times: dict[str, list[float]] = {k: [] for k in cwds}
+    cpu: dict[str, list[float]] = {k: [] for k in cwds}
+    rc: dict[str, set[int]] = {k: set() for k in cwds}
+    lines: dict[str, int] = {}
+    for _ in range(runs):
+        for k, cwd in cwds.items():
+            t = time.perf_counter()
+            p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            out = p.stdout.read()
+            _, status, usage = os.wait4(p.pid, 0)
+            times[k].append((time.perf_counter() - t) * 1000)
+            cpu[k].append((usage.ru_utime + usage.ru_stime) * 1000)
+            rc[k].add(os.waitstatus_to_exitcode(status))
+            lines[k] = len(out.splitlines())
+    return {k: {"median_ms": round(statistics.median(v), 1), "min_ms": round(min(v), 1),
+                "max_ms": round(max(v), 1), "cpu_median_ms": round(statistics.median(cpu[k]), 1), "runs": runs,
+                "exit_codes": sorted(rc[k]), "output_lines": lines[k]}
+            for k, v in times.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--before", default=BEFORE, help="git ref of the 'before' code")
+    args = ap.parse_args()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "150"}
+    env.pop("PYTHONPATH", None)
+    with tempfile.TemporaryDirectory(prefix="huijin-cli-bench-") as tmp:
+        tmp_p = Path(tmp)
+        store = tmp_p / "store"
+        make_store(store)
+        wt = tmp_p / "before"
+        subprocess.run(["git", "worktree", "add", "--detach", str(wt), args.before], cwd=ROOT, check=True,
+                       capture_output=True)
+        try:
+            commands = {"help": ["--help"], "catalog_ls": ["catalog", "ls", "--store", str(store)]}
+            result: dict = {"python": sys.version.split()[0], "cpus": os.cpu_count(),
+                            "loadavg_1m": round(os.getloadavg()[0], 2), "before_ref": args.before, "goal_ms": GOAL_MS}
+            for name, argv in commands.items():
+                cmd = [sys.executable, "-m", "huijin.cli", *argv]
+                t = time_runs(cmd, {"before": wt, "now": ROOT}, args.runs, env)
+                b, n = t["before"], t["now"]
+                result[name] = {"before": b, "now": n, "speedup": round(b["median_ms"] / n["median_ms"], 2),
+                                "now_within_goal": n["median_ms"] <= GOAL_MS}
+            result["python_startup_ms"] = time_runs([sys.executable, "-c", "pass"], {"now": ROOT}, args.runs, env)["now"]["median_ms"]
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(wt)], cwd=ROOT, capture_output=True)
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
