@@ -11,9 +11,10 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from . import apps, cli_catalog, cli_demo
+from . import apps, cli_catalog, cli_demo, typer_fast
 
 _verbose = False  # set by the top-level --verbose
+typer_fast.install()  # plain str options without importing pydantic (0.2-0.3 s of every start)
 
 
 class OneLineErrors(TyperGroup):
@@ -40,6 +41,9 @@ class OneLineErrors(TyperGroup):
         except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except Exception as e:
+            from . import quiet
+
+            quiet.log_exception(e)  # the full traceback goes to --log-file, if one is open
             if _verbose or "--verbose" in sys.argv[1:] or os.environ.get("HUIJIN_VERBOSE", "") not in ("", "0"):
                 raise
             from rich.markup import escape
@@ -61,9 +65,17 @@ app = typer.Typer(
 
 
 @app.callback()
-def _options(verbose: bool = typer.Option(False, "--verbose", help="show the traceback of an unexpected error")) -> None:
+def _options(
+    verbose: bool = typer.Option(False, "--verbose", help="show library warnings, third-party progress bars and "
+                                 "the traceback of an unexpected error (also HUIJIN_VERBOSE=1)"),
+    log_file: str = typer.Option(None, "--log-file", help="append the full log (every library's records and "
+                                 "warnings, all output, tracebacks) to this file"),
+) -> None:
+    from . import quiet  # here, not at the top: `huijin --help` never needs it
+
     global _verbose
     _verbose = verbose
+    quiet.configure(verbose or quiet.verbose_requested(), log_file)
 
 app.add_typer(cli_catalog.app, name="catalog")
 app.command("demo")(cli_demo.demo)

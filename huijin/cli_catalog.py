@@ -23,16 +23,26 @@ def _guard(fn):
 
     @functools.wraps(fn)
     def wrapper(*a, **k):
-        from catalogs import CatalogDamaged, QueryError, RefError, SchemaError, SnapshotError
-        from catalogs.importer import ImportFailed
-
         try:
             return fn(*a, **k)
-        except (QueryError, RefError, SchemaError, SnapshotError, ImportFailed, CatalogDamaged, FileNotFoundError,
-                KeyError, TimeoutError) as e:
+        except (FileNotFoundError, KeyError, TimeoutError, ValueError, RuntimeError) as e:
+            if not isinstance(e, (FileNotFoundError, KeyError, TimeoutError, *_catalog_errors())):
+                raise
             fail(str(e).strip("'\""))
 
     return wrapper
+
+
+_ERRORS = {"catalogs.sql": "QueryError", "catalogs.refs": "RefError", "catalogs.schemas": "SchemaError",
+           "catalogs.snapshots": "SnapshotError", "catalogs.importer": "ImportFailed", "catalogs.index": "CatalogDamaged"}
+
+
+def _catalog_errors() -> tuple[type, ...]:
+    """The catalog's error classes among the modules loaded (one not loaded cannot have raised): importing
+    them all would load pyarrow into every `huijin catalog` command."""
+    import sys
+
+    return tuple(getattr(sys.modules[m], n) for m, n in _ERRORS.items() if m in sys.modules)
 
 
 @app.command()
