@@ -141,9 +141,10 @@ def test_rejection_sampling_keeps_traces_and_pairs_verified_with_failed(store):
 
     ref = _arith_tasks(store)
     with FakeOpenAIServer(Solver()) as srv:
-        rep = run({"generator": "rejection_sampling", "tasks": ref, "k": 4, "keep_per_task": 2,
-                   "outputs": {"sft": "r-sft", "rl": "r-rl", "pref": "r-pref"}}, store, endpoint=srv.endpoint())
+        rep = run("rejection_sampling", store, endpoint=srv.endpoint(), overrides={  # the shipped recipe
+            "tasks": ref, "k": 4, "keep_per_task": 2, "outputs": {"sft": "r-sft", "rl": "r-rl", "pref": "r-pref"}})
     _adds_up(rep)
+    assert rep.unused_keys == []
     assert rep.manifests["pref"].kind == "pref" and rep.manifests["pref"].parents == rep.manifests["sft"].parents
     tasks = {r["id"]: r for r in store.iter_records(ref)}
     sft = list(store.iter_records(rep.manifests["sft"]))
@@ -195,9 +196,10 @@ def test_judge_pairs_choose_the_better_judged_answer(store):
     with store.writer("convs", kind="sft") as w:
         w.write(convs)
     with FakeOpenAIServer(PairTeacher()) as srv:
-        rep = run({"generator": "judge_pairs", "prompts": w.manifest.ref, "k": 2, "rubrics": ["helpfulness"],
-                   "outputs": {"pref": "jp"}}, store, endpoint=srv.endpoint())
+        rep = run("judge_pairs", store, endpoint=srv.endpoint(), overrides={
+            "prompts": w.manifest.ref, "rubrics": ["helpfulness"], "outputs": {"pref": "jp"}})
     _adds_up(rep)
+    assert rep.unused_keys == []
     assert rep.outputs["pref"]["dropped"] == {"judge_tie": 1}
     pairs = list(store.iter_records(rep.manifests["pref"]))
     assert len(pairs) == 4
@@ -214,12 +216,13 @@ def test_onpolicy_pairs_from_a_checkpoints_own_samples(store, tmp_path):
     from training.rl.toy import build_toy_model, toy_records
 
     with store.writer("toy", kind="rl") as w:
-        w.write(toy_records(12, seed=1))
+        w.write(toy_records(8, seed=1))
     model = build_toy_model(tmp_path / "policy", seed=0)
-    recipe = {"generator": "onpolicy_pairs", "tasks": w.manifest.ref, "model": str(model), "k": 8,
-              "max_new_tokens": 1, "temperature": 1.0, "seed": 5, "outputs": {"pref": "onp"}}
-    rep = run(recipe, store)
+    recipe = {"tasks": w.manifest.ref, "model": str(model), "k": 8, "max_new_tokens": 1, "seed": 5,
+              "outputs": {"pref": "onp"}}
+    rep = run("onpolicy_pairs", store, overrides=recipe)
     _adds_up(rep)
+    assert rep.unused_keys == []
     pairs = list(store.iter_records(rep.manifests["pref"]))
     assert pairs and set(rep.outputs["pref"]["dropped"]) <= {"no_signal"}
     tasks = {r["id"]: r for r in store.iter_records(w.manifest)}
@@ -227,7 +230,7 @@ def test_onpolicy_pairs_from_a_checkpoints_own_samples(store, tmp_path):
         spec = json.loads(tasks[json.loads(p["meta"])["task_id"]]["reward_spec"])
         assert p["chosen"][0]["content"] == spec["answer"] != p["rejected"][0]["content"]  # the policy's own tokens
         assert p["source"]["generator"] == "onpolicy_pairs" and p["source"]["teacher"] == "checkpoint:policy"
-    again = run(recipe, store)  # seeded sampling: the same pairs, the same version
+    again = run("onpolicy_pairs", store, overrides=recipe)  # seeded sampling: the same pairs, the same version
     assert again.manifests["pref"].ref == rep.manifests["pref"].ref
 
 
@@ -274,9 +277,10 @@ class Roles:
 def test_role_dialogues_separate_calls_and_the_reviewers_label(store):
     roles = Roles()
     with FakeOpenAIServer(roles) as srv:
-        rep = run({"generator": "role_dialogues", "dialogues": 8, "max_turns": 3, "zh_fraction": 0.3, "seed": 0,
-                   "outputs": {"sft": "roles"}}, store, endpoint=srv.endpoint())
+        rep = run("role_dialogues", store, endpoint=srv.endpoint(), overrides={
+            "dialogues": 8, "max_turns": 3, "seed": 0, "outputs": {"sft": "roles"}})
     _adds_up(rep)
+    assert rep.unused_keys == []
     recs = list(store.iter_records(rep.manifests["sft"]))
     assert len(recs) == 8 and {r["lang"] for r in recs} == {"en", "zh"}
     ends = Counter()
