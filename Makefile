@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup browser demo test lint bench clean
 
 setup: $(STAMP)
 
@@ -20,7 +20,15 @@ $(STAMP): pyproject.toml
 demo: setup
 	HF_HUB_OFFLINE=1 $(BIN)/huijin demo
 
-test: setup
+# Headless Chromium for the catalog viewer's browser test (tests/test_web_viewer.py): Debian's chromium and
+# chromium-driver (no browser download at run time), installed once when we are root with apt; anywhere else
+# that test skips and says why. Idempotent: nothing happens when chromedriver is already there.
+browser:
+	@command -v chromedriver >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	  chromium-driver >/dev/null; } || echo "note: no chromium/chromedriver: the browser tests will skip"
+
+test: setup browser
 	$(BIN)/ruff check .
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow" tests
 
