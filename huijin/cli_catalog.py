@@ -296,6 +296,8 @@ def snapshot_create(
     name: str,
     stage: list[str] = typer.Option(..., "--stage", help="STAGE=REF:WEIGHT[,REF:WEIGHT…], repeatable"),
     tokenizer: str = typer.Option(None, "--tokenizer", help="tokenizer file or folder to pin (sha256)"),
+    graph: Path = typer.Option(None, "--graph", help="YAML stage graph to pin (nodes: {NODE: {stage, after, "
+                               "config}}, branches); --stage then names its nodes (training/branches.py)"),
     store: str = StoreOpt,
 ) -> None:
     """Pin versions and weights per stage; same content again is a no-op, different content an error."""
@@ -306,13 +308,30 @@ def snapshot_create(
         parsed = [parse_stage_arg(s) for s in stage]
     except SnapshotError as e:
         fail(str(e), code=2)
+    options: dict = {}
+    if graph is not None:
+        import yaml
+
+        if not graph.is_file():
+            fail(f"--graph {graph} does not exist", code=2)
+        options["graph"] = yaml.safe_load(graph.read_text(encoding="utf-8"))
+    nodes = set(((options.get("graph") or {}).get("nodes") or {}) if isinstance(options.get("graph"), dict) else ())
     for st, _ in parsed:
-        if st not in STAGES:
-            fail(f"--stage {st!r}: unknown stage; known: {', '.join(sorted(STAGES))}", code=2)
+        if st not in STAGES and st not in nodes:
+            fail(f"--stage {st!r}: unknown stage; known: {', '.join(sorted(STAGES))}"
+                 + (f"; graph nodes: {', '.join(sorted(nodes))}" if nodes else ""), code=2)
     stages: dict = {}
     for st, entries in parsed:  # a stage given twice adds its entries
         stages.setdefault(st, []).extend(entries)
-    spec = open_store(store).snapshots.create(name, stages, tokenizer=tokenizer)
+    if graph is not None:  # the graph is checked against the data before anything is pinned
+        from training.branches import check_graph
+        from training.plan import PlanError
+
+        try:
+            check_graph(options["graph"], {"name": name, "stages": stages})
+        except PlanError as e:
+            fail(str(e), code=2)
+    spec = open_store(store).snapshots.create(name, stages, tokenizer=tokenizer, options=options or None)
     console.print(f"snapshot [bold]{spec['name']}[/] hash={spec['hash']}")
 
 

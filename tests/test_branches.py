@@ -128,3 +128,25 @@ def test_train_run_branch_errors_name_the_branches(store, tmp_path):
     res = CliRunner().invoke(app, ["train", "run", "--snapshot", "plain", "--branch", "all", "--output",
                                    str(tmp_path / "y"), "--store", str(store.root)])
     assert res.exit_code == 1 and "pins no stage graph" in res.output
+
+
+def test_snapshot_create_pins_a_graph_from_yaml(store, tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from huijin.cli import app
+
+    snap = store.snapshots.get("branchy")
+    (tmp_path / "g.yaml").write_text(yaml.safe_dump(GRAPH))
+    refs = [f"--stage={st}={e[0]['dataset']}@{e[0]['version']}" for st, e in snap["stages"].items()]
+    args = ["catalog", "snapshot", "create", "branchy-cli", *refs, "--tokenizer", snap["tokenizer"]["path"],
+            "--graph", str(tmp_path / "g.yaml"), "--store", str(store.root)]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    got = store.snapshots.get("branchy-cli")
+    assert got["options"]["graph"] == GRAPH and got["hash"] == snap["hash"]  # same pins, same content hash
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"nodes": {"cpt": {}, "sft": {"after": "cpt"},
+                                                                 "dpo": {"after": "sftt"}}}))
+    res = CliRunner().invoke(app, ["catalog", "snapshot", "create", "bad", *[r for r in refs if "=cpt=" in r or "=sft=" in r or "=dpo=" in r], "--graph",
+                                   str(tmp_path / "bad.yaml"), "--store", str(store.root)])
+    assert res.exit_code == 2 and "'sftt', which is not a node" in res.output
