@@ -28,6 +28,8 @@ def synth_run(
                                      "ask again: transient (endpoint down, retries ran out) | all | none"),
     post: bool = typer.Option(False, "--post", help="then run the recipe's `post:` steps (curation verbs: "
                                                     "dedup, decontaminate) on the new versions"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="send nothing, write nothing: show the requests, "
+                                 "their count and the estimated tokens and cost"),
     store: str = StoreOpt,
     json_: bool = JsonOpt,
 ) -> None:
@@ -40,6 +42,12 @@ def synth_run(
         fail(f"--retry-failed takes transient, all or none, got {retry_failed}")
     overrides = parse_sets(set_, nest=False)  # recipe keys are flat: generate.per_table is one (unknown) key
     _refuse_misspelled(recipe, overrides)
+    if dry_run:
+        from .cli_synth_dry import show_dry_run
+
+        show_dry_run(recipe, store, name=name, limit=limit, endpoint=endpoint, seed=seed, teachers=teachers,
+                     overrides=overrides, as_json=json_)
+        return
     s = open_store(store)
     try:
         report = run(recipe, s, name=name, limit=limit, endpoint=endpoint, seed=seed, teachers_file=teachers,
