@@ -14,9 +14,9 @@ keeps each document's set of shingle hashes (``shingles/RRRRR.bin`` + ``RRRRR.of
 stage (``dedup.LabelledCluster``) unites a candidate pair only when its true Jaccard is >= ``jaccard`` or its
 containment (shared shingles / shingles of the smaller document) is >= ``containment`` (a truncated copy, a
 copy wrapped in boilerplate). The bands are then chosen for recall at a lower similarity
-(``for_threshold``: about 0.3 below the threshold, 37x3 for 0.8), which is what makes short documents work:
-with one-permutation hashing a 50-word passage fills only ~40 of 111 bins and the densified estimate is noisy,
-but a noisy estimate only costs extra candidates, never a wrong decision (``bench/dedup_quality.py``).
+(``for_threshold``: about 0.45 below the threshold, 43x2 for 0.8), which is what makes short documents work:
+with one-permutation hashing a 50-word passage fills only ~40 of the bins and the densified estimate is
+noisy, but a noisy estimate only costs extra candidates, never a wrong decision (``bench/dedup_quality.py``).
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ class DedupParams:
     """Everything a signature depends on: indexes built with other params cannot be compared."""
 
     n_grams: int = 5
-    num_buckets: int = 37
-    hashes_per_bucket: int = 3
+    num_buckets: int = 43
+    hashes_per_bucket: int = 2
     seed: int = 1
     normalize_numbers: bool = False
     scheme: str = "oph"  # "oph": one-permutation hashing + densification; "classic": one hash per permutation
@@ -81,8 +81,9 @@ class DedupParams:
     def for_threshold(cls, threshold: float, num_perm: int = 112, containment: float | None = 0.9,
                       verify: bool = True, **kw: Any) -> DedupParams:
         """Bands/rows for ``threshold`` (datasketch's rule, ``_optimal_param``). Verified (default): the bands
-        aim at recall for pairs ~0.3 below the threshold (truncated copies at 70% have Jaccard ~0.7, a short
-        passage wrapped in two boilerplate lines ~0.6), and each candidate is checked on its exact sets.
+        aim at recall for pairs ~0.45 below the threshold (truncated copies at 70% have Jaccard ~0.7, a
+        50-character Chinese passage wrapped in two boilerplate lines ~0.4), and each candidate is checked on
+        its exact sets.
         ``verify=False``: LSH only, bands balanced around the threshold (the estimate decides)."""
         from datasketch.lsh import _optimal_param
 
@@ -93,7 +94,7 @@ class DedupParams:
         if not verify:
             b, r = _optimal_param(threshold, num_perm, 0.5, 0.5)
             return cls(num_buckets=b, hashes_per_bucket=r, jaccard=None, containment=None, **kw)
-        b, r = _optimal_param(max(0.3, threshold - 0.3), num_perm, 0.01, 0.99)
+        b, r = _optimal_param(max(0.25, threshold - 0.45), num_perm, 0.01, 0.99)
         return cls(num_buckets=b, hashes_per_bucket=r, jaccard=threshold, containment=containment, **kw)
 
     def is_duplicate(self, a: np.ndarray, b: np.ndarray) -> tuple[bool, float, float]:

@@ -1,5 +1,5 @@
 """One datatrove reader for every input a curation recipe takes: WARC/ARC, HTML files, JSONL, Parquet, CSV,
-plain text and catalog versions (doc/sft/rl).
+plain text, PDF (``pdf.read_pdf``: reading order, tables as markdown) and catalog versions (doc/sft/rl).
 
 datatrove's own readers skip undecodable records and broken files with a log line; here every unreadable
 input is quarantined with its file, offset (byte offset for WARC, line/row number otherwise) and reason, so
@@ -7,6 +7,9 @@ input is quarantined with its file, offset (byte offset for WARC, line/row numbe
 ``.arc.gz`` cut inside its last record, which warcio ends quietly) counts that partial record as one input
 quarantined as ``truncated_record: ...`` (whatever its record type); a cut inside a gzip trailer loses nothing.
 Files are sharded over ranks round-robin on a sorted list, as datatrove's ``get_shard`` does.
+A PDF is one document (its ``offset`` is 0); an encrypted, malformed or wholly scanned PDF is quarantined with
+its reason, and each page of a text PDF that is an image without a text layer is one more input, quarantined
+as ``scanned_page`` (offset = page number) so that OCR work can be found.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import os
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -117,7 +121,7 @@ class CurationReader(PipelineStep):
     def _read(self, fmt: str, path: str, rank: int) -> Iterator[Document]:
         reader = {"warc": self._warc, "html": self._html, "jsonl": self._jsonl, "json": self._json,
                   "parquet": self._parquet,
-                  "csv": self._csv, "text": self._text, "catalog": self._catalog}[fmt]
+                  "csv": self._csv, "text": self._text, "pdf": self._pdf, "catalog": self._catalog}[fmt]
         yield from reader(path, rank)
 
     # -- accounting helpers --------------------------------------------------------------------------
@@ -324,6 +328,28 @@ class CurationReader(PipelineStep):
             return
         doc = self._doc(rank, text, path, 0, {"url": None})
         if doc is not None:
+            yield doc
+
+    def _pdf(self, path: str, rank: int) -> Iterator[Document]:
+        from .pdf import PdfProblem, read_pdf
+
+        try:
+            size = os.path.getsize(path)
+            if size > self.max_bytes:
+                raise PdfProblem("too_large", f"{size} bytes")
+            r = read_pdf(path)
+        except PdfProblem as e:
+            self._bad(rank, str(e)[:300], path, 0)
+            return
+        except OSError as e:
+            self._bad(rank, f"unreadable: {type(e).__name__}: {e}"[:200], path, 0)
+            return
+        for page in r.scanned_pages:
+            self._bad(rank, "scanned_page: an image without a text layer (OCR needed)", path, page)
+        doc = self._doc(rank, r.text, path, 0, {"url": None, "pdf_pages": r.pages, "pdf_tables": r.tables,
+                                                 "pdf_scanned_pages": r.scanned_pages or None})
+        if doc is not None:
+            self.stat_update("pdf_tables", value=r.tables)
             yield doc
 
     def _catalog(self, ref: str, rank: int) -> Iterator[Document]:

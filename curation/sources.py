@@ -16,13 +16,15 @@ JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".json.gz", ".ndjson", ".jsonl.zst")
 PARQUET_SUFFIXES = (".parquet",)
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv")
 TEXT_SUFFIXES = (".txt", ".txt.gz", ".md")
+PDF_SUFFIXES = (".pdf",)
 REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(@(\d+|latest))?$")
 
 
 def file_format(path: str) -> str | None:
     p = path.lower()
     for fmt, sfx in (("warc", WARC_SUFFIXES), ("html", HTML_SUFFIXES), ("jsonl", JSONL_SUFFIXES),
-                     ("parquet", PARQUET_SUFFIXES), ("csv", CSV_SUFFIXES), ("text", TEXT_SUFFIXES)):
+                     ("parquet", PARQUET_SUFFIXES), ("csv", CSV_SUFFIXES), ("text", TEXT_SUFFIXES),
+                     ("pdf", PDF_SUFFIXES)):
         if p.endswith(sfx):
             return fmt
     if p.endswith(".json"):
@@ -54,7 +56,8 @@ def expand_inputs(inputs: Iterable[str], store_root: str | None = None, text_in_
         elif p.is_file():
             fmt = file_format(item)
             if fmt is None:
-                raise ValueError(f"input {item}: unknown file type (expected WARC/ARC, HTML, JSONL, Parquet, CSV or text)")
+                raise ValueError(f"input {item}: unknown file type (expected WARC/ARC, HTML, JSONL, Parquet, CSV, PDF "
+                                 "or text)")
             out.append((fmt, str(p)))
         elif REF.match(item) and store_root:
             out.append(("catalog", item))
