@@ -62,8 +62,8 @@ def test_run_cli_unknown_stage_and_snapshot(store, tmp_path):
     base = ["train", "run", "--output", str(tmp_path / "o"), "--store", str(store.root)]
     res = runner.invoke(_app(), [*base, "--snapshot", "nope"])
     assert res.exit_code == 1 and "no snapshot 'nope'" in res.output
-    res = runner.invoke(_app(), [*base, "--snapshot", "train-demo", "--stages", "cpt,dpo"])
-    assert res.exit_code == 2 and "unknown stage 'dpo'" in res.output  # a bad value: exit 2, before any work
+    res = runner.invoke(_app(), [*base, "--snapshot", "train-demo", "--stages", "cpt,ppo"])
+    assert res.exit_code == 2 and "unknown stage 'ppo'" in res.output  # a bad value: exit 2, before any work
     res = runner.invoke(_app(), [*base, "--snapshot", "train-demo", "--stages", "cpt", "--model", str(tmp_path / "x")])
     assert res.exit_code == 1 and "not a Hugging Face model folder" in res.output
 
