@@ -96,10 +96,10 @@ def test_curation_report(demo_store: Path, kernel_dirs: Path) -> None:
     assert f"removed by the verb: {dedup} | counted in the manifest: {dedup}" in text
     contaminated = fin.drops["decontaminate:contaminated"]
     assert f"{contaminated} documents dropped as contaminated; {contaminated} of them re-matched here" in text
-    assert "demo-bench-" in text  # which benchmark items leaked
+    assert "demo-bench-" in text and "contamination table:" in text  # which items leaked: a table, not bars of 1
     mix = store.resolve("demo-cpt-mix").extra["mixture"]
     assert f"budget {mix['budget_tokens']} tokens, achieved {mix['achieved_tokens']}" in text
-    assert figures(nb) >= 5  # funnel, score histograms, dedup clusters, decontamination, mixture
+    assert figures(nb) >= 4  # funnel (every step, % retained), score histograms, dedup clusters, mixture
 
 
 def test_training(demo_store: Path, kernel_dirs: Path) -> None:
@@ -115,7 +115,7 @@ def test_training(demo_store: Path, kernel_dirs: Path) -> None:
     suite = next(iter(store.runs.get(runs[0]["run_id"])["metrics"]["eval"]))
     assert f"suite: {suite}" in text and "overall" in text  # the ablation table
     assert "stage metrics: bpb_finance, bpb_general, numeric_acc, tool_success" in text  # held-out metrics table
-    assert figures(nb) >= 3  # loss/reward curves, ablation chart, stage metrics with intervals
+    assert figures(nb) >= 3  # per-stage curves (val, lr, gnorm), accuracy with intervals, stage metrics with CIs
 
 
 def test_demo_eval_items_disjoint_from_every_training_version(demo_store: Path) -> None:
