@@ -353,11 +353,20 @@ def _tool_call(c: Any) -> dict[str, Any]:
             "function": {"name": fn.get("name") if isinstance(fn.get("name"), str) else "", "arguments": args}}
 
 
-def _judge_unconfigured(spec: dict[str, Any], completion: Any) -> Result:
-    return Result(None, gold=spec.get("reference"),
-                  reason="judge needs an endpoint: none configured (register_scorer('judge', "
-                         "synthesis.judge.judge_scorer(judge)))")
+def _judge_offline(spec: dict[str, Any], completion: Any) -> Result:
+    """A ``judge`` spec with no judge configured: its programmatic ``checks`` when it has them
+    (``synthesis.judge.rubric_checks``), else unscored."""
+    if not spec.get("checks"):
+        return Result(None, gold=spec.get("reference"),
+                      reason="judge needs an endpoint: none configured (register_scorer('judge', "
+                             "synthesis.judge.judge_scorer(judge))), and the spec has no offline checks")
+    from synthesis.judge.rubric_checks import completion_text, score_checks
+
+    text = completion_text(completion)
+    value, failed = score_checks(spec["checks"], text)
+    return Result(value, pred=text[:200], gold=spec.get("reference"),
+                  reason="offline checks: " + (f"failed {', '.join(failed)}" if failed else "all passed"))
 
 
 _BUILTIN: dict[str, Scorer] = {"numeric": _numeric, "choice": _choice, "exact": _exact, "set": _set,
-                               "program": _program, "tool_env": _tool_env, "judge": _judge_unconfigured}
+                               "program": _program, "tool_env": _tool_env, "judge": _judge_offline}

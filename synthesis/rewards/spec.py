@@ -133,6 +133,17 @@ def validate_spec(spec: dict[str, Any] | str, _depth: int = 0) -> dict[str, Any]
             for f in ("rubric", "reference"):
                 if spec.get(f) is not None and not isinstance(spec[f], str):
                     raise SpecError(f"field {f!r} must be a string, got {_short(spec[f])}")
+            for f in ("rubrics", "criteria"):
+                v = spec.get(f)
+                if v is not None and not (isinstance(v, list) and all(isinstance(x, str) and x for x in v)):
+                    raise SpecError(f"field {f!r} must be a list of strings, got {_short(v)}")
+            if spec.get("checks") is not None:
+                # imported here: synthesis.judge imports this package
+                from synthesis.judge.rubric_checks import validate_checks
+
+                problem = validate_checks(spec["checks"])
+                if problem:
+                    raise SpecError(problem)
     except GoldError as e:
         raise SpecError(f"gold unreadable: {e}") from None
     # an optional field written as null means "not given" (its default), never float(None) inside a scorer
