@@ -36,13 +36,13 @@ GENERATORS = {
     "programmatic_tables": "programmatic", "agentic_tasks": "agentic_tasks", "grounded_sft": "grounded",
     "evolution": "evolution", "advisory_dialogues": "dialogues", "rejection_sampling": "rejection",
     "authored_rl": "authored", "agentic_sft": "agentic_sft", "judge_filter": "judge_filter",
-    "annotate": "annotate_docs",
+    "annotate": "annotate_docs", "business_scenarios": "scenarios",
     "role_dialogues": "role_dialogues", "judge_pairs": "judge_pairs", "onpolicy_pairs": "onpolicy_pairs",
 }
 
 
 # recipes that run with no endpoint
-TEACHER_FREE = {"programmatic_tables", "agentic_tasks", "onpolicy_pairs"}
+TEACHER_FREE = {"programmatic_tables", "agentic_tasks", "business_scenarios", "onpolicy_pairs"}
 ALWAYS_KNOWN = {"name", "generator", "post", "description"}  # keys for the runner, the CLI and people
 
 
