@@ -15,6 +15,7 @@ from ``val_logp_margin_ref``.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -103,6 +104,9 @@ class DPOSteps(StageSteps):
         self.beta, self.loss_type = float(cfg.get("beta", 0.1)), str(cfg.get("loss_type", "sigmoid"))
         self.eps, self.mode = float(cfg.get("label_smoothing", 0.0)), str(cfg.get("reference", "precompute"))
         model = load_model(r.job["input_model"])
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if torch.cuda.is_available() else None
+        if dev is not None:  # score the reference on the accelerator (DeepSpeed places the policy itself later)
+            model.to(dev)
         self.ref_model = None
         self.ref: dict[tuple[int, int], list[float]] = {}
         mine = [self.plan.train[i] for t in range(total) for k in range(self.accum) for i in self._positions(t, k)]
@@ -116,6 +120,8 @@ class DPOSteps(StageSteps):
                         self.ref[ref] = v
         else:
             self.ref_model = load_model(r.job["input_model"]).eval()
+            if dev is not None:
+                self.ref_model.to(dev)
         self.val_ref = self._evaluate(model if self.mode == "precompute" else self.ref_model, reference=True)
         self.engine, _ = build_engine(model, cfg, total, r.job.get("deepspeed_config"))
         return total
