@@ -72,6 +72,8 @@ def run(
     against: list[str] = typer.Option(None, "--against", help="dedup against these versions' MinHash indexes"),
     text_key: str = typer.Option(None, "--text-field", help="text field of JSONL/Parquet/CSV inputs (glob: item_*)"),
     partition: str = typer.Option("cpu", "--partition", help="Slurm partition"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="with --executor slurm: print the sbatch scripts "
+                                 "datatrove would submit (chained by dependency) and submit nothing"),
     store: str = StoreOpt,
     as_json: bool = JsonOpt,
     verbose: bool = typer.Option(False, "--verbose", help="show datatrove's task logs"),
@@ -113,6 +115,18 @@ def run(
         for line in plan.not_resumed:
             err_console.print(line, highlight=False)
 
+    if dry_run:
+        from curation.slurm_dry_run import format_jobs, slurm_dry_run
+
+        if executor != "slurm":
+            fail("--dry-run prints Slurm scripts: use it with --executor slurm", code=2)
+        try:
+            jobs = slurm_dry_run(r, _inputs(inputs), name=name, store=s, tasks=tasks, workers=workers,
+                                 against=against or None, reader_options=opts, partition=partition)
+        except (CurationRecipeError, FileNotFoundError, ValueError) as e:
+            fail(_message(e))
+        console.print(format_jobs(jobs), markup=False, highlight=False, soft_wrap=True)
+        return
     try:
         m = run_recipe(r, _inputs(inputs), name=name, store=s, executor=executor, tasks=tasks,
                        workers=workers, against=against or None, quiet=not verbose, on_stage=on_stage,
