@@ -35,6 +35,15 @@ class OneLineErrors(TyperGroup):
 
         return super().parse_args(ctx, rewrite_old_spellings(args, note))  # --text-key → --text-field, …
 
+    def make_context(self, info_name, args, parent=None, **extra):  # the top level's own options (huijin --bogus)
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except Exception as e:
+            if not _usage_error(e):
+                raise
+            _one_line(f"{e.format_message()} (see `huijin --help`)")
+            raise typer.Exit(e.exit_code) from None
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -43,6 +52,11 @@ class OneLineErrors(TyperGroup):
         except Exception as e:
             from . import quiet
 
+            if type(e).__name__ == "NoArgsIsHelpError":  # `huijin catalog` alone: the group's help was shown
+                raise
+            if _usage_error(e):  # typer's own (vendored) click errors: bad option, value or command
+                _one_line(f"{e.format_message()}{_help_hint(e)}")
+                raise typer.Exit(e.exit_code) from None
             quiet.log_exception(e)  # the full traceback goes to --log-file, if one is open
             if _verbose or "--verbose" in sys.argv[1:] or os.environ.get("HUIJIN_VERBOSE", "") not in ("", "0"):
                 raise
@@ -54,6 +68,29 @@ class OneLineErrors(TyperGroup):
             err_console.print(f"[bold red]error:[/] {type(e).__name__}: {text[:500]}  (--verbose for the traceback)",
                               soft_wrap=True, markup=True, highlight=False)
             raise typer.Exit(2) from None
+
+
+def _usage_error(e: Exception) -> bool:
+    """A click usage error (typer vendors click, so ``click.ClickException`` does not catch its errors)."""
+    return (callable(getattr(e, "format_message", None)) and isinstance(getattr(e, "exit_code", None), int)
+            and e.exit_code != 0 and type(e).__name__ != "NoArgsIsHelpError")
+
+
+def _help_hint(e: Exception) -> str:
+    ctx, names = getattr(e, "ctx", None), []
+    while ctx is not None and ctx.parent is not None:  # the root's name may be `python -m huijin.cli`
+        names.append(ctx.info_name)
+        ctx = ctx.parent
+    return f" (see `huijin {' '.join(reversed(names))} --help`)".replace("  ", " ") if ctx is not None else ""
+
+
+def _one_line(msg: str) -> None:
+    from rich.markup import escape
+
+    from .common import err_console
+
+    err_console.print(f"[bold red]error:[/] {escape(' '.join(msg.split()))}", soft_wrap=True, markup=True,
+                      highlight=False)
 
 
 app = typer.Typer(

@@ -37,6 +37,18 @@ def _bad_input_exits_2(fn):
     return wrapper
 
 
+def _complete_ref(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of version refs (NAME@N) from the store named on the line, $HUIJIN_STORE or the default."""
+    try:
+        from catalogs import Store
+
+        s = Store.open(store_root(ctx.params.get("store")), create=False)
+        refs = [f"{v['name']}@{v['version']}" for v in s.ls()]
+    except Exception:  # completion never fails loudly: no store, no suggestions
+        return []
+    return [r for r in refs if r.startswith(incomplete)]
+
+
 @app.command()
 @_bad_input_exits_2
 def serve(
@@ -71,7 +83,7 @@ def serve(
 @app.command()
 @_bad_input_exits_2
 def head(
-    ref: str = typer.Argument(..., help="version: NAME@N or NAME (latest)"),
+    ref: str = typer.Argument(..., help="version: NAME@N or NAME (latest)", autocompletion=_complete_ref),
     n: int = typer.Option(5, "-n", "--rows", help="how many records"),
     width: int = typer.Option(1200, "--chars", help="show at most this many characters of each text field"),
     json_: bool = JsonOpt,
@@ -147,8 +159,8 @@ def _cut(s: str, width: int) -> str:
 @app.command()
 @_bad_input_exits_2
 def diff(
-    a: str = typer.Argument(..., help="the old version (NAME@N)"),
-    b: str = typer.Argument(..., help="the new version (NAME@N)"),
+    a: str = typer.Argument(..., help="the old version (NAME@N)", autocompletion=_complete_ref),
+    b: str = typer.Argument(..., help="the new version (NAME@N)", autocompletion=_complete_ref),
     json_: bool = JsonOpt,
     store: str = StoreOpt,
 ) -> None:
