@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,10 @@ def run_executors(executors: list[Any], executor: str, workers: int, names: list
         import ray
 
         if not ray.is_initialized():  # a cluster the caller started is used as is; ours is shut down after
-            ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False)
+            if os.environ.get("RAY_ADDRESS"):  # an existing cluster (`auto`, HOST:6379): join it, size is its own
+                ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+            else:
+                ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False)
             started = True
     times = []
     try:
