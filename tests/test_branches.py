@@ -14,7 +14,7 @@ GRAPH = {"nodes": {"cpt": {}, "sft": {"after": "cpt"}, "dpo": {"after": "sft"},
          "branches": {"chat": "dpo", "reasoning": "reasoning_rl"}}
 CFG = {"max_steps": 2, "save_every": 2, "threads": 1, "seq_len": 128, "register_artifact": False,
        "sft": {"seq_len": 192}, "dpo": {"seq_len": 128, "micro_batch": 2, "grad_accum": 1},
-       "reasoning_rl": {"max_new_tokens": 4, "val_reward": False},
+       "reasoning_rl": {"max_new_tokens": 4, "val_reward": False, "allow_no_signal": True},  # a random model: no reward
        "stage_metrics": {"bpb_fin": {"kind": "bpb", "version": "fin-heldout@1", "limit": 6}}}
 
 
