@@ -5,7 +5,7 @@
     report = run("grounded_sft", store, endpoint="vllm-local", limit=100)   # counts, coverage, accounting
 
 Generators (``GENERATORS``): programmatic table tasks and worked solutions, agentic tool-use tasks,
-document-grounded SFT, seeded evolution with leaf balancing, advisory dialogues, rejection-sampled reasoning
+business scenarios for general RL (judge specs with offline rubric checks), document-grounded SFT, seeded evolution with leaf balancing, advisory dialogues, rejection-sampled reasoning
 traces, LLM-authored RL tasks, agentic SFT trajectories, judge filtering and teacher annotation of documents.
 """
 
