@@ -74,16 +74,19 @@ def test_teacher_recipes_against_a_configured_endpoint(tmp_path, shared_data):
             "evolution": synth("evolution", *t, "--limit", "13", store=store),
             "advisory_dialogues": synth("advisory_dialogues", *t, "--limit", "4", store=store),
             "rejection_sampling": synth("rejection_sampling", *t, "--limit", "3", "--set", "k=2", store=store),
-            "agentic_sft": synth("agentic_sft", *t, "--limit", "3", "--set", "max_turns=3", store=store),
             "judge_filter": synth("judge_filter", *t, store=store),
             "annotate": synth("annotate", *t, "--limit", "2", store=store),
         }
-        # the scripted teacher's authored programs all miss their stated answers: 0 kept, so (issue 18) no empty
-        # version, a non-zero exit with the drop reasons instead
-        res = runner.invoke(app, ["synth", "run", "authored_rl", *t, "--limit", "5", "--store", str(store)])
-        flat = " ".join(res.output.split())
-        assert res.exit_code == 1 and "kept no row, so no version was written" in flat, res.output
-        assert "stated_answer_mismatch" in flat and "fin-authored-rl" not in [m["name"] for m in s.ls()]
+        # the scripted teacher's authored programs all miss their stated answers, and its tool-use trajectories
+        # all score below min_reward: 0 kept, so (issue 18) no empty version, a non-zero exit with the drop
+        # reasons instead
+        for recipe, extra, reason, out in (("authored_rl", [], "stated_answer_mismatch", "fin-authored-rl"),
+                                           ("agentic_sft", ["--set", "max_turns=3"], "low_reward",
+                                            "fin-agentic-teacher-sft")):
+            res = runner.invoke(app, ["synth", "run", recipe, *t, "--limit", "5", *extra, "--store", str(store)])
+            flat = " ".join(res.output.split())
+            assert res.exit_code == 1 and "kept no row, so no version was written" in flat, res.output
+            assert reason in flat and out not in [m["name"] for m in s.ls()]
         assert srv.n_requests > 0
     for name, out in results.items():
         assert out["teacher"] is not None, name
