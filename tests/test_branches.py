@@ -12,10 +12,10 @@ GRAPH = {"nodes": {"cpt": {}, "sft": {"after": "cpt"}, "dpo": {"after": "sft"},
                    "long_cot_sft": {"stage": "sft", "after": "cpt", "config": {"reasoning": True}},
                    "reasoning_rl": {"after": "long_cot_sft"}},
          "branches": {"chat": "dpo", "reasoning": "reasoning_rl"}}
-CFG = {"max_steps": 2, "save_every": 2, "threads": 1, "seq_len": 128, "register_artifact": False,
+CFG = {"max_steps": 1, "save_every": 1, "threads": 1, "seq_len": 128, "register_artifact": False,
        "sft": {"seq_len": 192}, "dpo": {"seq_len": 128, "micro_batch": 2, "grad_accum": 1},
        "reasoning_rl": {"max_new_tokens": 4, "val_reward": False, "allow_no_signal": True},  # a random model: no reward
-       "stage_metrics": {"bpb_fin": {"kind": "bpb", "version": "fin-heldout@1", "limit": 6}}}
+       "stage_metrics": {"bpb_fin": {"kind": "bpb", "version": "fin-heldout@1", "limit": 3}}}
 
 
 def _add(a: int, b: int) -> list[dict]:
@@ -93,7 +93,7 @@ def test_both_branches_train_from_one_cpt_checkpoint(store, tmp_path):
     assert by["reasoning_rl"]["input_model"] == by["long_cot_sft"]["output_model"]
     cot = by["long_cot_sft"]["config"]
     assert cot["reasoning"] is True and cot["graph_node"]["stage"] == "sft" and by["sft"]["config"]["reasoning"] is False
-    assert by["dpo"]["metrics"]["train_pairs"] > 0 and by["reasoning_rl"]["metrics"]["steps"] == 2
+    assert by["dpo"]["metrics"]["train_pairs"] > 0 and by["reasoning_rl"]["metrics"]["steps"] == 1
     # every node's data, one query away; the DPO model's lineage runs through SFT and the one CPT
     from training.launch import model_lineage
 
