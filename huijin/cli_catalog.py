@@ -57,7 +57,7 @@ def init(store: str = StoreOpt) -> None:
 @_guard
 def import_(
     files: list[Path] = typer.Argument(..., help="JSONL (.jsonl, .jsonl.gz) or Parquet files"),
-    kind: str = typer.Option(..., "--kind", help="doc | sft | rl"),
+    kind: str = typer.Option(..., "--kind", help="doc | sft | rl | pref"),
     name: str = typer.Option(..., "--name", help="dataset name; the version number is assigned"),
     text_field: str = typer.Option(None, "--text-field", help="input field holding the text (doc)"),
     map_: list[str] = typer.Option([], "--map", help="rename a field: src=dst (repeatable)"),
