@@ -94,6 +94,8 @@ def run(
     hostfile: Path | None = typer.Option(None, "--hostfile", help="deepspeed hostfile"),
     branch: str | None = typer.Option(None, "--branch", help="train a branch of the snapshot's stage graph (its "
                                       "name or leaf node), or 'all' (shared stages once); replaces --stages"),
+    allow_no_signal: bool = typer.Option(False, "--allow-no-signal", help="keep an RL stage whose every step had "
+                                         "equal rewards in all groups (no update) instead of failing it"),
     store: str | None = StoreOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -128,6 +130,8 @@ def run(
         check_keys(parse_sets(sets))
     except UnknownConfigKey as e:
         fail(str(e), code=2)
+    if allow_no_signal:
+        overrides["allow_no_signal"] = True
     s = open_store(store, create=False)
     names = [x.strip() for x in stages.split(",") if x.strip()]
     try:

@@ -75,7 +75,7 @@ def test_number_parser_is_linear_on_long_runs():
         find_quantities(text)
         parse_quantity(text[:512])
         parse_quantity(text[:512], strict=True)
-        assert time.perf_counter() - t0 < 0.1, text[:20]
+        assert time.perf_counter() - t0 < 1.0, text[:20]  # quadratic takes seconds; generous for a loaded CI box
 
 
 @pytest.mark.parametrize("spec,field", [

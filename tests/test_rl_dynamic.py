@@ -103,7 +103,7 @@ def test_dynamic_sampling_refills_zero_variance_groups(setup, in_process, monkey
     # the cap: with every prompt constant, a step stops after the cap and trains on what it has (nothing)
     monkeypatch.setattr(step_mod, "score_samples", _fake_scores(set(ids), 4))
     seen_groups.clear()
-    cfg = {"reasoning_rl": {**BASE, "max_steps": 2, "dynamic_sampling_max_batches": 2}}
+    cfg = {"reasoning_rl": {**BASE, "max_steps": 2, "dynamic_sampling_max_batches": 2, "allow_no_signal": True}}
     run_stages(store, "rl-snap", ["reasoning_rl"], model=model, output=tmp / "cap", config=cfg)
     capped = _lines(tmp / "cap")
     assert [x["rollout_batches"] for x in capped] == [2, 2]
@@ -174,3 +174,30 @@ def test_rl_config_checks():
                 {"difficulty_min": 0.8, "difficulty_max": 0.2}):
         with pytest.raises(PlanError, match="stage reasoning_rl"):
             check_config("reasoning_rl", {**cfg, **bad})
+
+
+def test_no_signal_warns_each_step_and_fails_the_stage(setup, in_process, monkeypatch, capfd):
+    """A reward that is constant on every prompt gives GRPO nothing: each step's line says so, and the stage
+    fails (no model, run record 'failed' with the reason) unless allow_no_signal keeps the unchanged model."""
+    import training.rl.step as step_mod
+    from training.launch import run_stages
+
+    store, model, tmp = setup
+    ids = {r["id"] for r in store.iter_records("toy-rl@1", columns=["id"])}
+    monkeypatch.setattr(step_mod, "score_samples", _fake_scores(ids, 4))  # every group all 0
+    with pytest.raises(Exception, match="no signal"):
+        run_stages(store, "rl-snap", ["reasoning_rl"], model=model, output=tmp / "dead",
+                   config={"reasoning_rl": {**BASE, "max_steps": 2}})
+    out = capfd.readouterr().out
+    assert out.count("warning: no update, every group's rewards were equal") == 2
+    failed = [r for r in store.runs.ls() if r["status"] == "failed"]
+    assert failed and "--allow-no-signal" in json.loads(failed[-1]["metrics"])["error"]
+    assert not (tmp / "dead" / "reasoning_rl" / "model").exists()
+    rec = run_stages(store, "rl-snap", ["reasoning_rl"], model=model, output=tmp / "dead-ok",
+                     config={"reasoning_rl": {**BASE, "max_steps": 2, "allow_no_signal": True}})[0]
+    assert rec["status"] == "completed"
+    # one step with signal is enough: half the prompts constant, half alternating
+    monkeypatch.setattr(step_mod, "score_samples", _fake_scores({i for n, i in enumerate(sorted(ids)) if n % 2}, 4))
+    rec = run_stages(store, "rl-snap", ["reasoning_rl"], model=model, output=tmp / "alive",
+                     config={"reasoning_rl": {**BASE, "max_steps": 2}})[0]
+    assert rec["status"] == "completed"

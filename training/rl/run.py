@@ -214,12 +214,21 @@ class RLSteps(StageSteps):
         return (f"step {rec['step']:4d}/{total} | reward {r if r is None else f'{r:.3f}'} ± {rec['reward_std'] or 0:.3f}"
                 f" | zero-var {rec['zero_var_before']:.0%}{refill} | len {rec['completion_len_mean']:.1f} | "
                 f"clip {rec['clip_frac']:.2%} | gen {rec['t_generate']:.2f}s score {rec['t_score']:.2f}s "
-                f"update {rec['t_update']:.2f}s | {rec['rollout_tokens_per_s']:,.0f} tok/s")
+                f"update {rec['t_update']:.2f}s | {rec['rollout_tokens_per_s']:,.0f} tok/s"
+                + (" | warning: no update, every group's rewards were equal" if no_signal(rec) else ""))
 
     def checkpoint_metrics(self, rec: dict[str, Any]) -> dict[str, Any]:
         return {"reward_mean": rec["reward_mean"]}
 
     def finish(self, history: list[dict[str, Any]]) -> dict[str, Any]:
+        dead = sum(map(no_signal, history))
+        if history and dead == len(history) and not self.rc.allow_no_signal:
+            r = _mean(h["reward_mean"] for h in history)
+            raise NoSignalError(
+                f"RL stage had no signal: in all {dead} steps every group's samples scored the same (mean reward "
+                f"{'n/a' if r is None else f'{r:.3f}'}), so the model was not updated. Check that the reward can "
+                "score this data (reward_none in metrics.jsonl) and that the policy sometimes succeeds; pass "
+                "--allow-no-signal (config allow_no_signal: true) to keep the unchanged model anyway")
         val = validation_reward(self._generator(self.steps_done)[0], self.tokenizer, self.plan, self.rc, self.make_env,
                                 self.judge, self.rm) if self.val_reward else None
         rewards = [h["reward_mean"] for h in history if h["reward_mean"] is not None]
@@ -234,6 +243,15 @@ class RLSteps(StageSteps):
                 "zero_var_after": _mean(h.get("zero_var_after") for h in history),
                 "t_generate": sum(h["t_generate"] for h in history), "t_score": sum(h["t_score"] for h in history),
                 "t_update": sum(h["t_update"] for h in history)}
+
+
+class NoSignalError(RuntimeError):
+    pass
+
+
+def no_signal(rec: dict[str, Any]) -> bool:
+    """The step's update saw no group with unequal rewards (after any dynamic-sampling refills)."""
+    return (rec.get("zero_var_after") or 0) >= 1.0
 
 
 def _mean(xs) -> float | None:

@@ -47,6 +47,9 @@ class RLConfig:
     dynamic_sampling_max_batches: int = 0
     overlong_buffer: int = 0  # DAPO soft overlong punishment: the last this-many tokens of the budget (0: off)
     overlong_penalty: float = 1.0  # the punishment at the budget (reward -= up to this)
+    # a stage in which no step had a group with unequal rewards left the model as it was: that fails the stage
+    # (a reward that cannot score this data, or a policy that always fails or always passes) unless allowed
+    allow_no_signal: bool = False
 
     @classmethod
     def from_cfg(cls, cfg: dict[str, Any]) -> RLConfig:
