@@ -112,7 +112,9 @@ def test_eval_compare_json_shape(store, tiny):
     from training.evaluation.record import record_stage_metrics
 
     with store.writer("fin", "doc") as w:
-        w.write([{"id": f"d{i}", "text": f"Revenue rose {i}% to ${i}.5 million.", "source": "x"} for i in range(40)])
+        w.write([{"id": f"d{i}", "text": f"Revenue rose {i}% to ${i}.5 million.", "source": "x", "lang": "en"}
+                 if i % 2 else {"id": f"d{i}", "text": f"营业收入增长{i}%，达到{i}.5百万美元。", "source": "x", "lang": "zh"}
+                 for i in range(40)])
     _, held = split_holdout(store, "fin@1", 0.25)
     store.snapshots.create("snap", {"cpt": [("fin-train@1", 1.0)]})
     rid = store.runs.start("cpt", "snap", str(tiny), {})
@@ -126,3 +128,8 @@ def test_eval_compare_json_shape(store, tiny):
     cell = out["metrics"]["bpb_finance"]["cpt"]
     assert set(cell) == {"value", "ci", "n"} and cell["ci"][0] <= cell["value"] <= cell["ci"][1] and cell["n"] == held.rows
     assert out["metrics"]["bpb_finance"]["base"]["value"] == pytest.approx(cell["value"])  # same model both sides
+    # en and zh items scored apart too, under the metric; the overall is between them (a byte-weighted mean)
+    held_langs = [r["lang"] for r in store.iter_records(held.ref)]
+    en, zh = out["metrics"]["bpb_finance[en]"]["cpt"], out["metrics"]["bpb_finance[zh]"]["cpt"]
+    assert (en["n"], zh["n"]) == (held_langs.count("en"), held_langs.count("zh"))
+    assert min(en["value"], zh["value"]) <= cell["value"] <= max(en["value"], zh["value"])

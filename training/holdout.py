@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from typing import Any
 
 from catalogs import Manifest, Store
@@ -49,11 +50,12 @@ def split_holdout(store: Store, ref: str, fraction: float, seed: int = 0, train_
         raise HoldoutError(f"{src.ref}: ids are not unique, so a split by id would leak duplicates across sides")
     side = [held_out(i, fraction, seed) for i in ids]
     if max_eval is not None and sum(side) > max_eval:
+        sizes = Counter(ids)
         groups = sorted({ids[i] for i, s in enumerate(side) if s})  # whole groups, in a stable order
         chosen: set[str] = set()
         n = 0
         for g in groups:
-            size = ids.count(g)
+            size = sizes[g]
             if n + size > max_eval and chosen:
                 break
             chosen.add(g)

@@ -113,13 +113,28 @@ def evaluate_metrics(model_path: str | Path, store, metrics: dict[str, Any], pro
         if m["kind"] == "bpb":
             window = int(m.get("window") or getattr(model.config, "max_position_embeddings", 512) or 512)
             pairs = bpb_per_doc(model, tok, [r["text"] for r in recs], min(window, 2048))
-            est = bootstrap_ci([b / max(n, 1) for b, n in pairs], [max(n, 1) for _, n in pairs])
+            values, weights = [b / max(n, 1) for b, n in pairs], [max(n, 1) for _, n in pairs]
         else:
-            est = bootstrap_ci(_rollout_rewards(model, tok, recs, m["kind"], m, store, judge))
-        out[name] = {**est.to_dict(), "kind": m["kind"], "version": ref}
+            values, weights = _rollout_rewards(model, tok, recs, m["kind"], m, store, judge), None
+        est = bootstrap_ci(values, weights)
+        out[name] = {**est.to_dict(), "kind": m["kind"], "version": ref,
+                     **by_language(recs, values, weights)}
         if log:
             log(f"{name}: {_fmt(est)} on {ref}")
     return out
+
+
+def by_language(recs: list[dict[str, Any]], values: list, weights: list | None) -> dict[str, Any]:
+    """``{"by_lang": {lang: {value, ci, n}}}`` when the items are in more than one language (en and zh scored
+    apart: a mean over both can hide one falling), else nothing."""
+    langs = [str(r.get("lang") or "") for r in recs]
+    if len(set(langs) - {""}) < 2:
+        return {}
+    out = {}
+    for lang in sorted(set(langs) - {""}):
+        idx = [i for i, x in enumerate(langs) if x == lang]
+        out[lang] = bootstrap_ci([values[i] for i in idx], None if weights is None else [weights[i] for i in idx]).to_dict()
+    return {"by_lang": out}
 
 
 def _fmt(e: Estimate) -> str:
