@@ -147,7 +147,11 @@ def synth_label(ref: str = typer.Argument(..., help="version to label, e.g. fin-
         s = open_store(store, create=False)
         cache = _cache_path(cache, str(s.root))
         cache.parent.mkdir(parents=True, exist_ok=True)
-        client = TeacherClient(get_endpoint(endpoint, endpoints), cache=cache, regenerate=regenerate)
+        ep = get_endpoint(endpoint, endpoints)
+        from synthesis.teachers.preflight import preflight
+
+        preflight(ep)  # a server that is down: one error naming it, before any request
+        client = TeacherClient(ep, cache=cache, regenerate=regenerate)
         m = label_version(s, ref, client, load_taxonomy(file), name=name, progress=progress)
     except (TeacherConfigError, TeacherError, RefError, ValueError, FileNotFoundError) as e:
         fail(str(e))

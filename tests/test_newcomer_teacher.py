@@ -155,3 +155,14 @@ def test_synth_run_refuses_a_misspelled_recipe_key(tmp_path):
     r = CliRunner().invoke(app, ["synth", "run", "programmatic_tables", "--set", "program_fractoin=0.5",
                                  "--store", str(tmp_path / "st")])
     assert r.exit_code == 2 and "unknown key 'program_fractoin'; did you mean 'program_fraction'?" in r.output
+
+
+def test_synth_label_checks_the_endpoint_first(store, tmp_path):
+    with store.writer("tweets", "sft") as w:
+        w.write([{"messages": [{"role": "user", "content": "Stocks look bullish"},
+                               {"role": "assistant", "content": "positive"}]}])
+    teachers = _teachers(tmp_path, f"http://127.0.0.1:{_dead_port()}/v1")
+    r = CliRunner().invoke(app, ["synth", "label", "tweets@1", "--endpoint", "vllm-local", "--teachers", teachers,
+                                 "--no-progress", "--store", str(store.root)])
+    assert r.exit_code == 1 and "'vllm-local'" in r.output and "unreachable" in " ".join(r.output.split())
+    assert [m["name"] for m in store.ls()] == ["tweets"]
