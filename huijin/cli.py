@@ -129,7 +129,50 @@ for name, group in [("curate", apps.curate), ("synth", apps.synth), ("taxonomy",
 
 
 def main() -> None:
-    app()
+    _for_argv(sys.argv[1:])()
+
+
+def _for_argv(argv: list[str]) -> typer.Typer:
+    """The app to run for this command line: typer builds the click command of every verb (a signature
+    inspection each, ~0.1 s for all of them) before it parses anything, so a command line that names one group
+    gets a root holding only that group, and bare `huijin`/`huijin --help` gets each group as a help-only stub.
+    Shell completion and anything unexpected use the full ``app`` (tests call ``app`` directly)."""
+    if any(k.endswith("_COMPLETE") for k in os.environ) or "--install-completion" in argv or \
+            "--show-completion" in argv:
+        return app
+    words = iter(argv)
+    first = None
+    for w in words:
+        if w == "--log-file":
+            next(words, None)
+        elif not w.startswith("-"):
+            first = w
+            break
+    root = typer.Typer(help=app.info.help, no_args_is_help=True, pretty_exceptions_enable=False, cls=OneLineErrors)
+    root.registered_callback = app.registered_callback
+    groups = {g.name: g for g in app.registered_groups}
+    commands = {c.name: c for c in app.registered_commands}
+    if first is None:  # top-level help: every group, by name and help text only
+        root.registered_commands = list(app.registered_commands)
+        for name, g in groups.items():
+            root.add_typer(typer.Typer(), name=name, help=_help_of(g))
+        return root
+    if first in groups:
+        root.registered_groups = [groups[first]]
+    elif first in commands:
+        root.registered_commands = [commands[first]]
+    else:
+        return app  # an unknown command: the full app names it and lists the others
+    return root
+
+
+def _help_of(info) -> str | None:
+    """A group's help text as typer would show it (the add_typer help, else the group's own)."""
+    for h in (info.help, info.typer_instance.info.help if info.typer_instance else None):
+        h = getattr(h, "value", h)  # typer's DefaultPlaceholder
+        if isinstance(h, str) and h:
+            return h
+    return None
 
 
 if __name__ == "__main__":
