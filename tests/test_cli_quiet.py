@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # what the demo printed before: DeepSpeed's "[WARNING] ... Setting accelerator to CPU", transformers'
 # "Loading weights" / "Writing model shards" tqdm bars, Python warnings from libraries
 NOISE = [re.compile(p) for p in (r"\[WARNING\]", r"Loading weights", r"Writing model shards", r"\d+it/s\]",
-                                 r"\|[█▏▎▍▌▋▊▉ ]+\|", r"\b\w+Warning: ", r"(?i)advisory")]
+                                 r"\|[█▏▎▍▌▋▊▉ ]+\|", r"\b\w+Warning: ")]
 
 NOISY = textwrap.dedent("""
     import logging, sys, warnings
