@@ -113,3 +113,22 @@ def test_generator_on_finqa(store):
     specs = [json.loads(r["reward_spec"]) for r in store.iter_records(rl.ref)]
     full = sum(score(s, s["reference"]).score == 1.0 for s in specs)
     assert full / len(specs) > 0.98
+
+
+def test_rl_rewards_use_the_checks_without_a_judge():
+    """General RL and the general_score metric score through training.rl.rewards: with no judge configured the
+    spec's checks give the reward, a spec without checks stays unscored (None, skipped)."""
+    from training.rl.rewards import score_samples
+    from training.rl.rollout import Sample
+
+    spec = {"spec_version": 1, "type": "judge", "rubrics": ["compliance"], "checks": ADVICE}
+    recs = [{"id": "a", "prompt": [{"role": "user", "content": "q"}], "reward_spec": json.dumps(spec)},
+            {"id": "b", "prompt": [{"role": "user", "content": "q"}],
+             "reward_spec": json.dumps({"spec_version": 1, "type": "judge", "rubric": "helpful"})}]
+    texts = ["Revenue rose from 1,087 to 1,198 million. Investing carries risk: shares may fall in value.",
+             "Revenue rose from 1,087 to 1,198 million, guaranteed returns ahead."]
+    samples = [Sample(0, [], [], 0, text=texts[0]), Sample(0, [], [], 0, text=texts[1]), Sample(1, [], [], 0, text="x")]
+    score_samples(recs, samples)
+    assert samples[0].reward == pytest.approx(1.0)
+    assert samples[1].reward == pytest.approx(4 / 6) and "risk_disclosure, no_guarantee" in samples[1].reward_reason
+    assert samples[2].reward is None

@@ -169,9 +169,10 @@ def _conversation(spec: dict[str, Any], completion: Any) -> list[dict[str, Any]]
 def score_judge_specs(judge: Judge | None, specs: list[dict[str, Any]],
                       completions: list[Any]) -> list[tuple[float | None, str]]:
     """``(score in [0, 1] or None, reason)`` for each ``(judge spec, completion)``, in one batch of judge
-    requests. None (skipped, never 0) when no judge is configured or its reply is unusable."""
+    requests. Without a judge, a spec's offline ``checks`` (``rubric_checks``) score it; a spec without checks, or an
+    unusable reply, is None (skipped, never 0)."""
     if judge is None:
-        return [(None, "judge needs an endpoint: none configured")] * len(specs)
+        return [offline_score(s, c) for s, c in zip(specs, completions, strict=True)]
     convs = [_conversation(s, c) for s, c in zip(specs, completions, strict=True)]
     verdicts = judge.run(convs, rubrics=[spec_rubrics(s) for s in specs],
                          references=[s.get("reference") for s in specs])
@@ -183,6 +184,16 @@ def score_judge_specs(judge: Judge | None, specs: list[dict[str, Any]],
             detail = ", ".join(f"{k} {s}/5" for k, s in v.scores.items())
             out.append((v.score, f"judge {detail}" + (f" ({'; '.join(v.rule_flags)})" if v.rule_flags else "")))
     return out
+
+
+def offline_score(spec: dict[str, Any], completion: Any) -> tuple[float | None, str]:
+    """A judge spec scored without a judge: its programmatic ``checks``, or None when it has none."""
+    if not spec.get("checks"):
+        return None, "judge needs an endpoint: none configured, and the spec has no offline checks"
+    from .rubric_checks import completion_text, score_checks
+
+    value, failed = score_checks(spec["checks"], completion_text(completion))
+    return value, "offline checks: " + (f"failed {', '.join(failed)}" if failed else "all passed")
 
 
 def score_judge_spec(spec: dict[str, Any], completion: Any, judge: Judge | None = None) -> tuple[float | None, str]:

@@ -354,18 +354,12 @@ def _tool_call(c: Any) -> dict[str, Any]:
 
 
 def _judge_offline(spec: dict[str, Any], completion: Any) -> Result:
-    """A ``judge`` spec with no judge configured: its programmatic ``checks`` when it has them
-    (``synthesis.judge.rubric_checks``), else unscored."""
-    if not spec.get("checks"):
-        return Result(None, gold=spec.get("reference"),
-                      reason="judge needs an endpoint: none configured (register_scorer('judge', "
-                             "synthesis.judge.judge_scorer(judge))), and the spec has no offline checks")
-    from synthesis.judge.rubric_checks import completion_text, score_checks
+    """A ``judge`` spec with no judge configured: its programmatic ``checks`` (the judge module's offline path),
+    else unscored."""
+    from synthesis.judge.judge import offline_score
 
-    text = completion_text(completion)
-    value, failed = score_checks(spec["checks"], text)
-    return Result(value, pred=text[:200], gold=spec.get("reference"),
-                  reason="offline checks: " + (f"failed {', '.join(failed)}" if failed else "all passed"))
+    value, reason = offline_score(spec, completion)
+    return Result(value, gold=spec.get("reference"), reason=reason)
 
 
 _BUILTIN: dict[str, Scorer] = {"numeric": _numeric, "choice": _choice, "exact": _exact, "set": _set,

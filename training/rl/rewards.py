@@ -40,7 +40,8 @@ def verifier_rewards(records: Sequence[dict[str, Any]], samples: Sequence[Sample
 class JudgeReward:
     """General-RL judge rewards: an adapter from (records, samples) to ``synthesis.judge.score_judge_specs``, the
     one judge (rubrics 1–5 normalised to [0, 1], compliance rules, verdicts cached by the teacher client's request
-    cache, so a resumed run re-asks nothing already judged). Without a judge every reward is None (skipped)."""
+    cache, so a resumed run re-asks nothing already judged). Without a judge, specs with offline ``checks`` are scored
+    by them (``synthesis.judge.rubric_checks``) and the others are None (skipped)."""
 
     def __init__(self, judge: Any | None) -> None:
         self.judge = judge
