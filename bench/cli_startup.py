@@ -88,7 +88,11 @@ def main() -> None:
                 b, n = t["before"], t["now"]
                 result[name] = {"before": b, "now": n, "speedup": round(b["median_ms"] / n["median_ms"], 2),
                                 "now_within_goal": n["median_ms"] <= GOAL_MS}
-            result["python_startup_ms"] = time_runs([sys.executable, "-c", "pass"], {"now": ROOT}, args.runs, env)["now"]["median_ms"]
+            # floors for context: the interpreter alone, and the imports any typer+rich CLI over DuckDB pays
+            for name, code in (("python_alone", "pass"), ("typer_rich_imports", "import typer.main, rich.console"),
+                               ("typer_rich_duckdb_imports", "import typer.main, rich.console, rich.table, duckdb")):
+                t = time_runs([sys.executable, "-c", code], {"now": ROOT}, args.runs, env)["now"]
+                result[f"floor_{name}"] = {k: t[k] for k in ("median_ms", "cpu_median_ms")}
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(wt)], cwd=ROOT, capture_output=True)
     print(json.dumps(result, indent=1))
