@@ -144,6 +144,41 @@ def test_dpo_margin_rises_on_held_out_pairs(setup, trained):
     AutoModelForCausalLM.from_pretrained(rec["output_model"])  # the exported policy loads
 
 
+class Killed(Exception):
+    pass
+
+
+def test_dpo_crash_and_resume_in_process_is_exact(setup, trained, tmp_path, monkeypatch, capsys):
+    """The fast form of the SIGKILL test below: the runner's kill hook raises instead of SIGKILLing this process
+    (after step 3, checkpoint at step 2); the rerun resumes at step 2 and reproduces the full run bit for bit."""
+    import training.runner as runner
+    from training.engine import restored_dist_env
+    from training.launch import run_stages
+
+    store, model, _ = setup
+
+    def kill(pid, sig):
+        raise Killed(f"step {runner.KILL_ENV}")
+
+    monkeypatch.setattr(runner.os, "kill", kill)
+    monkeypatch.setenv(runner.KILL_ENV, "3")
+    with restored_dist_env(), pytest.raises(Killed):
+        run_stages(store, "pref-snap", ["dpo"], model=str(model), output=tmp_path, config=CFG)
+    monkeypatch.delenv(runner.KILL_ENV)
+    capsys.readouterr()
+    with restored_dist_env():
+        (rec,) = run_stages(store, "pref-snap", ["dpo"], model=str(model), output=tmp_path, config=CFG)
+    assert "resumed at step 2 (16 pairs consumed)" in capsys.readouterr().out
+    lines = (tmp_path / "dpo" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["step"] for x in lines] == [1, 2, 3, 3, 4, 5, 6]  # step 3 redone after the crash
+    a, b = _steps(trained[1]), _steps(tmp_path)
+    assert sorted(b) == [1, 2, 3, 4, 5, 6]
+    for s in a:
+        for k in ("pairs", "loss", "grad_norm", "reward_margin", "logp_margin"):
+            assert a[s][k] == b[s][k], (s, k, a[s][k], b[s][k])
+    assert rec["metrics"]["val_logp_margin"] == trained[0]["metrics"]["val_logp_margin"]
+
+
 @pytest.mark.slow
 def test_dpo_sigkill_resume_is_exact(setup, trained):
     """SIGKILL after step 3 (checkpoint at 2), resume: the same pairs, bit-equal losses and grad norms."""
