@@ -67,6 +67,11 @@ def test_teacher_keeps_reasoning_apart_from_the_answer(tmp_path):
         msg = by["sep"].message()
         assert msg["reasoning_content"] == "2 plus 2 is 4." and "reasoning_content" not in by["sep"].message(False)
         assert "reasoning_content" not in wire_message(msg)  # never sent back to a teacher
+    from synthesis.teachers import Reply
+
+    old = Reply.from_dict({"request_id": None, "request_hash": "h", "teacher": "t",  # cached by an older client
+                           "content": "<think>old trace</think>\n\nAnswer: 9"})
+    assert (old.content, old.reasoning) == ("Answer: 9", "old trace")
 
 
 @pytest.fixture(scope="module")

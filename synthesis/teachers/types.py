@@ -94,7 +94,12 @@ class Reply:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Reply:
         known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in d.items() if k in known})
+        r = cls(**{k: v for k, v in d.items() if k in known})
+        if "reasoning" not in d and r.content:  # cached before traces were kept apart: split an inline <think>
+            from .reasoning import split_reasoning
+
+            r.content, r.reasoning = split_reasoning(r.content)
+        return r
 
     def message(self, reasoning: bool = True) -> dict[str, Any]:
         """The reply as an assistant message of the record schema (with its reasoning trace unless told not)."""
