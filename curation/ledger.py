@@ -37,6 +37,7 @@ class RankAccount:
 
 SAMPLE_CHARS = 4096
 SAMPLES = 20
+PENDING_MAX = 10_000  # documents a step may hold back (batching) before the tracer gives up on it
 
 
 class Ledger:
@@ -90,12 +91,16 @@ class Tap(PipelineStep):
         mine = acc.pending.setdefault(self.index, deque()) if trace and self.feeds else None
         for doc in data:
             taps[self.index] += 1
-            if before is not None and any(d is doc for d in before):
-                while before:  # what the step took in before this document and did not pass on: dropped
-                    d = before.popleft()
-                    if d is doc:
-                        break
-                    self.ledger.keep_sample(rank, self.label, d)
+            if before is not None:
+                at = next((i for i, d in enumerate(before) if d is doc), None)
+                if at is None:  # a step that copies documents keeps their id
+                    at = next((i for i, d in enumerate(before) if d.id == doc.id), None)
+                if at is not None:
+                    for _ in range(at):  # what the step took in before this document and did not pass on: dropped
+                        self.ledger.keep_sample(rank, self.label, before.popleft())
+                    before.popleft()
+                elif len(before) > PENDING_MAX:  # a step that makes new documents: it cannot be traced
+                    before.clear()
             if mine is not None:
                 mine.append(doc)
             yield doc

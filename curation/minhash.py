@@ -103,7 +103,11 @@ class DedupParams:
         if a is None or b is None or not len(a) or not len(b):
             return False, 0.0, 0.0
         a, b = np.unique(a), np.unique(b)
-        inter = len(np.intersect1d(a, b, assume_unique=True))
+        if len(a) > len(b):
+            a, b = b, a
+        at = np.searchsorted(b, a)  # each shingle of the smaller set looked up in the larger one
+        at[at == len(b)] = 0
+        inter = int(np.count_nonzero(b[at] == a))
         jac = inter / (len(a) + len(b) - inter)
         small = min(len(a), len(b))
         cont = inter / small
@@ -278,7 +282,9 @@ class FastMinHash:
 
     def shingles(self, text: str) -> np.ndarray:
         """The document's shingle hashes (with repeats, in text order)."""
-        text = text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).lower()
+        if not text.isascii() and not unicodedata.is_normalized("NFKC", text):  # the check is ~10x cheaper
+            text = unicodedata.normalize("NFKC", text)
+        text = text.lower()
         if self.params.normalize_numbers:
             text = DIGITS.sub("0", text)
         return shingle_hashes(text_word_hashes(text), self.params.n_grams)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -131,6 +132,8 @@ def _resume_point(store: Any, name: str, fp: dict[str, str]) -> tuple[Path, Path
     work = base / f"_work-{name}-{fp['run'][:16]}"
     staging, others = None, []
     for d in sorted(base.glob(f"_work-{name}-*")):
+        if not re.fullmatch(r"[0-9a-f]{16}", d.name.removeprefix(f"_work-{name}-")):
+            continue  # another dataset whose name starts with this one, or a work folder of a run without resume
         try:
             info = json.loads((d / RUN_FILE).read_text())
         except (OSError, ValueError):
@@ -139,10 +142,32 @@ def _resume_point(store: Any, name: str, fp: dict[str, str]) -> tuple[Path, Path
             st = Path(info.get("staging", ""))
             if st.is_dir() and not (d / "committed.json").exists():
                 staging = st
+                owner = _owner_pid(st)
+                if owner and owner != os.getpid() and _alive(owner):
+                    raise ValueError(f"a run of {name} with the same recipe and inputs is in progress (pid {owner}, "
+                                     f"work in {d}); wait for it or kill it, then run again to resume")
         elif not (d / "committed.json").exists():
             what = [k for k in ("recipe", "inputs") if info.get("fingerprint", {}).get(k) != fp[k]]
             others.append(f"{d}: not resumed, its {' and '.join(what) or 'run'} differ(s) from this run's")
     return work, staging, others
+
+
+def _owner_pid(staging: Path) -> int | None:
+    try:
+        pid = json.loads((staging / "_owner.json").read_text()).get("pid")
+    except (OSError, ValueError):
+        return None
+    return pid if isinstance(pid, int) else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def plan_run(recipe: str | Path | dict | Recipe, inputs: list[str], name: str | None = None, store: Any = None,
