@@ -162,3 +162,31 @@ def test_plain_options_skip_pydantic_and_catalog_ls_skips_pyarrow(two_versions: 
     assert r.exit_code == 2 and r.output.startswith("error: Invalid value for '--limit'") and len(r.output.splitlines()) == 1
     r = cli("catalog", "ls", "notes", "--kind", "doc", "--json", "--store", str(two_versions))  # str argument + option
     assert [(x["name"], x["version"]) for x in json.loads(r.output)] == [("notes", 1), ("notes", 2)]
+
+
+@pytest.mark.skipif(not HUIJIN.exists(), reason="the huijin script is not installed beside this interpreter")
+def test_catalog_serve_answers_on_localhost(two_versions: Path) -> None:
+    """The real command: a server on 127.0.0.1 that lists the store's versions and stops on SIGTERM."""
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = subprocess.Popen([str(HUIJIN), "catalog", "serve", "--port", str(port), "--store", str(two_versions)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        page = None
+        for _ in range(300):
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read().decode()
+                break
+            except OSError:
+                assert p.poll() is None, p.stderr.read()
+                time.sleep(0.1)
+        assert page is not None and 'data-ref="notes@2"' in page and 'data-ref="tasks@1"' in page
+    finally:
+        p.terminate()
+        out, _ = p.communicate(timeout=30)
+    assert f"at http://127.0.0.1:{port}/ (read-only" in " ".join(out.split())
