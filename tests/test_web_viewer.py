@@ -238,7 +238,7 @@ def client(demo_store: Path):
 
     from huijin.web.app import create_app
 
-    return TestClient(create_app(demo_store)), demo_store
+    return TestClient(create_app(demo_store), base_url="http://127.0.0.1"), demo_store
 
 
 def test_read_only_bounded_and_confined(client) -> None:

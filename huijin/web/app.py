@@ -26,7 +26,7 @@ from . import charts, render
 from .queries import PAGE_SIZE, SEARCH_MAX_ROWS, SEARCH_TIMEOUT_S, SORTS, Catalog
 
 HERE = Path(__file__).resolve().parent
-LOCAL_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]", "testserver"]
+LOCAL_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
 
 
 def create_app(store: str | Path, allowed_hosts: list[str] | None = None) -> Starlette:
