@@ -218,6 +218,19 @@ def test_online_reference_matches_precomputed(setup, trained, tmp_path):
                                                                   abs=1e-4)
 
 
+def test_ipo_through_the_stage(setup, tmp_path):
+    from training.engine import restored_dist_env
+    from training.launch import run_stages
+
+    store, model, _ = setup
+    cfg = {"dpo": {**CFG["dpo"], "max_steps": 2, "save_every": 0, "loss_type": "ipo", "beta": 0.5}}
+    with restored_dist_env():
+        (rec,) = run_stages(store, "pref-snap", ["dpo"], model=str(model), output=tmp_path / "ipo", config=cfg)
+    steps = _steps(tmp_path / "ipo")
+    assert steps[1]["loss"] == pytest.approx((0 - 1 / (2 * 0.5)) ** 2, abs=1e-5)  # policy == reference: h = 0
+    assert steps[2]["loss"] < steps[1]["loss"] and rec["metrics"]["loss_type"] == "ipo"
+
+
 def test_bad_dpo_settings_refused_before_training(setup, tmp_path):
     from training.launch import run_stages
     from training.plan import PlanError
