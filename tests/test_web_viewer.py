@@ -229,6 +229,12 @@ def test_snapshot_runs_and_taxonomy_pages(viewer, browser) -> None:
     got = {td.find_element(By.XPATH, "..").get_attribute("data-leaf"): int(td.get_attribute("data-n"))
            for td in browser.find_elements(By.CSS_SELECTOR, '#heatmap td[data-version="demo-rl@1"]')}
     assert {k: v for k, v in got.items() if v} == leaves
+    from synthesis.taxonomy.model import load_taxonomy
+
+    known = set(load_taxonomy().leaves)  # every leaf is a row: the uncovered ones show as gaps
+    assert set(got) == known | set(leaves)
+    covered = {k for v in store.ls() for k in store.resolve(f"{v['name']}@{v['version']}").stats.get("taxonomy", {})}
+    assert browser.find_element(By.ID, "covered").text == f"{len(covered & known)} of {len(known)} taxonomy leaves covered"
 
 
 # -- security: no browser needed ---------------------------------------------------------------------------

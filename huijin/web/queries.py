@@ -198,14 +198,27 @@ class Catalog:
         rows = self.sql("SELECT name || '@' || version AS ref, key AS leaf, value FROM stats WHERE stat = 'taxonomy' "
                         "ORDER BY name, version, key")
         versions = list(dict.fromkeys(r["ref"] for r in rows))
-        leaves = sorted({r["leaf"] for r in rows})
+        seen = {r["leaf"] for r in rows}
+        known = taxonomy_leaves()
         cells = {(r["leaf"], r["ref"]): int(r["value"]) for r in rows}
         top = max(cells.values(), default=0)
-        return {"versions": versions, "leaves": leaves, "cells": cells, "max": top,
+        return {"versions": versions, "leaves": sorted(set(known) | seen), "cells": cells, "max": top,
+                "unknown": sorted(seen - set(known)), "covered": len(seen & set(known)), "known": len(known),
                 "totals": {v: sum(n for (_, ref), n in cells.items() if ref == v) for v in versions}}
 
 
 TEXT_COLUMNS = ("text", "messages", "prompt", "chosen", "rejected", "reward_spec", "meta", "id", "source", "taxonomy")
+
+
+def taxonomy_leaves() -> list[str]:
+    """Every leaf of the financial task taxonomy (synthesis/taxonomy/taxonomy.yaml): the heat map's rows, so
+    uncovered leaves show as gaps; none when it cannot be read."""
+    try:
+        from synthesis.taxonomy.model import load_taxonomy
+
+        return list(load_taxonomy().leaves)
+    except Exception:  # the viewer still works without the taxonomy file
+        return []
 
 
 def funnel(m: Any) -> list[dict[str, Any]]:
