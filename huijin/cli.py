@@ -28,7 +28,9 @@ class OneLineErrors(TyperGroup):
         plain_metavars(self)  # PATH / N / TEXT in --help, not typer's <list[Path]>
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        from .options import rewrite_old_spellings
+        from .options import plain_params, rewrite_old_spellings
+
+        plain_params(self)  # typer's completion options arrive after __init__
 
         def note(msg: str) -> None:
             print(msg, file=sys.stderr)

@@ -101,6 +101,12 @@ def plain_metavars(cmd: Any) -> None:
         return opt
 
     cmd.get_help_option = help_option
+    plain_params(cmd)
+
+
+def plain_params(cmd: Any) -> None:
+    """The metavars of one command's own parameters (typer adds the completion options to the top group after
+    it is built: the group calls this again before parsing)."""
     for p in getattr(cmd, "params", []):
         if p.param_type_name == "option":
             if _is_flag(p):
