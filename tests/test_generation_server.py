@@ -104,6 +104,27 @@ def test_greedy_server_equals_local_and_sync_moves_the_server(toy, served, tmp_p
     assert served.version == 3 and server.generate_ids(prompts, greedy) == local_after
 
 
+def test_agentic_rollouts_go_through_the_backend(toy, served):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from training.generation import ServerBackend
+    from training.rl.agentic import agentic_rollouts
+    from training.rl.envs import env_factory
+    from training.rl.rollout import GenConfig
+    from training.rl.toy import agentic_toy_records
+
+    tok = AutoTokenizer.from_pretrained(str(toy))
+    served.reload(str(toy), 0)  # the base weights, whatever an earlier test loaded
+    base = AutoModelForCausalLM.from_pretrained(str(toy), dtype=torch.float32).eval()
+    recs, cfg = agentic_toy_records(2, seed=4), GenConfig(max_new_tokens=4, temperature=0.0, max_turns=2)
+    before = served.requests
+    local = agentic_rollouts(base, tok, recs, 2, cfg, env_factory({}))
+    remote = agentic_rollouts(ServerBackend(served.base_url, tok), tok, recs, 2, cfg, env_factory({}))
+    assert served.requests > before
+    assert [(s.ids, s.mask, s.turns, s.reward) for s in remote] == [(s.ids, s.mask, s.turns, s.reward) for s in local]
+
+
 def test_server_errors_name_the_server(toy, tmp_path):
     from transformers import AutoTokenizer
 
@@ -124,7 +145,8 @@ def test_server_errors_name_the_server(toy, tmp_path):
 
 CFG = {"reasoning_rl": {"prompts_per_step": 2, "group_size": 2, "max_new_tokens": 2, "max_total_tokens": 64,
                         "lr": 3e-2, "warmup_steps": 0, "max_steps": 3, "save_every": 10, "update_micro_batch": 8,
-                        "val_fraction": 0.2, "zero_stage": 1, "threads": 1, "seed": 7, "temperature": 0.0}}
+                        "val_fraction": 0.2, "zero_stage": 1, "threads": 1, "seed": 7, "temperature": 0.0,
+                        "allow_no_signal": True}}  # greedy: a group's samples are equal, so no update
 
 
 def _train(store, model, out, *sets):
@@ -140,7 +162,7 @@ def _train(store, model, out, *sets):
                                    "--store", str(store.root), "--json", *[x for s in sets for x in ("--set", s)]])
     assert res.exit_code == 0, res.output[-3000:]
     steps = [json.loads(x) for x in (out / "reasoning_rl" / "metrics.jsonl").read_text().splitlines()]
-    return json.loads(res.stdout[res.stdout.index("["):])[0], steps
+    return json.JSONDecoder().raw_decode(res.stdout[res.stdout.index("["):])[0][0], steps
 
 
 def test_rl_stage_and_eval_on_the_server_match_local(toy, served, tmp_path, shared_data, monkeypatch):
@@ -170,13 +192,14 @@ def test_rl_stage_and_eval_on_the_server_match_local(toy, served, tmp_path, shar
     assert served.loaded_from.endswith("policy-000003")  # the final policy was synced for the held-out reward
 
     # huijin eval --backend server: the scores and every completion equal the local backend's
+    served.reload(str(toy), 0)  # the model `--model` names (the stage above served its own policy)
     monkeypatch.setenv("HUIJIN_EVAL_DATA", str(shared_data))
     runner, outs = CliRunner(), {}
     for name, extra in (("local", []), ("server", ["--backend", "server", "--server-url", served.base_url])):
         res = runner.invoke(app, ["eval", "--model", str(toy), "--suite", "fin_tiny", "--limit", "2", "--json",
                                   "--out", str(tmp_path / f"{name}.jsonl"), *extra])
         assert res.exit_code == 0, res.output
-        outs[name] = (json.loads(res.output[res.output.index("{"):]),
+        outs[name] = (json.JSONDecoder().raw_decode(res.output[res.output.index("{"):])[0],
                       [json.loads(x) for x in (tmp_path / f"{name}.jsonl").read_text().splitlines()])
     (ls, lrows), (ss, srows) = outs["local"], outs["server"]
     assert ls["n"] == ss["n"] == 8 and {k: v for k, v in ls.items() if k != "seconds"} == \
