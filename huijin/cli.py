@@ -105,6 +105,7 @@ app = typer.Typer(
 
 @app.callback()
 def _options(
+    ctx: typer.Context,
     verbose: bool = typer.Option(False, "--verbose", help="show library warnings, third-party progress bars and "
                                  "the traceback of an unexpected error (also HUIJIN_VERBOSE=1)"),
     log_file: str = typer.Option(None, "--log-file", help="append the full log (every library's records and "
@@ -115,6 +116,10 @@ def _options(
     global _verbose
     _verbose = verbose
     quiet.configure(verbose or quiet.verbose_requested(), log_file)
+    ctx.call_on_close(quiet.close)
+    if verbose and "HUIJIN_VERBOSE" not in os.environ:  # launched subprocesses (ranks, post steps) are verbose too
+        os.environ["HUIJIN_VERBOSE"] = "1"
+        ctx.call_on_close(lambda: os.environ.pop("HUIJIN_VERBOSE", None))  # not the next command in this process
 
 app.add_typer(cli_catalog.app, name="catalog")
 app.command("demo")(cli_demo.demo)

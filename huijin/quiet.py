@@ -61,7 +61,6 @@ def configure(verbose: bool, log_file: str | None = None) -> None:
         sys.stdout = _Tee(sys.stdout, _log_file)
         sys.stderr = _Tee(sys.stderr, _log_file)
     if verbose:
-        os.environ["HUIJIN_VERBOSE"] = "1"  # launched subprocesses (deepspeed ranks, post steps) are verbose too
         return
     for k, v in QUIET_ENV.items():
         os.environ.setdefault(k, v)
@@ -78,6 +77,21 @@ def configure(verbose: bool, log_file: str | None = None) -> None:
         lg = logging.getLogger(name)
         if not any(isinstance(f, _Divert) for f in lg.filters):
             lg.addFilter(_Divert())
+
+
+def close() -> None:
+    """End of a command: stop copying to the log file (a test runner may invoke several commands in one process)."""
+    global _log_file, _file_handler
+    if _log_file is None:
+        return
+    for stream_name in ("stdout", "stderr"):
+        s = getattr(sys, stream_name)
+        if isinstance(s, _Tee):
+            setattr(sys, stream_name, s._stream)
+    for lg in (logging.getLogger(), *(logging.getLogger(n) for n in (*CHATTY_LOGGERS, "huijin.catalog"))):
+        lg.removeHandler(_file_handler)
+    _log_file.close()
+    _log_file = _file_handler = None
 
 
 def _ours_or_error(record: logging.LogRecord) -> bool:
