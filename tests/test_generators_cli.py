@@ -27,8 +27,8 @@ def test_every_recipe_is_covered():
     names = {p.stem for p in RECIPES.glob("*.yaml")}
     assert names == {"programmatic_tables", "agentic_tasks", "grounded_sft", "evolution", "advisory_dialogues",
                      "rejection_sampling", "authored_rl", "agentic_sft", "judge_filter", "annotate",
-                     # run (and their keys checked) in tests/test_post_training_data.py
-                     "role_dialogues", "judge_pairs", "onpolicy_pairs"}
+                     # run (and their keys checked) in tests/test_post_training_data.py and tests/test_scenarios.py
+                     "role_dialogues", "judge_pairs", "onpolicy_pairs", "business_scenarios"}
 
 
 def test_programmatic_recipes_need_no_endpoint(tmp_path, shared_data):
