@@ -283,3 +283,20 @@ def test_serve_binds_localhost_by_default_and_refuses_bad_input(tmp_path: Path) 
     Store.open(tmp_path / "s")
     r = runner.invoke(app, ["catalog", "serve", "--port", "70000", "--store", str(tmp_path / "s")])
     assert r.exit_code == 2 and "--port 70000" in r.output
+
+
+def test_record_text_and_sql_results_are_escaped(tmp_path: Path) -> None:
+    """Records and query results are data, never markup: HTML in them is shown, not run."""
+    from starlette.testclient import TestClient
+
+    from huijin.web.app import create_app
+
+    s = Store.open(tmp_path / "s")
+    with s.writer("xss", kind="doc", recipe={"k": "<script>alert(1)</script>"}) as w:
+        w.write([{"text": "<img src=x onerror=alert(1)>\n| a | b |\n|---|---|\n| <b>x</b> | y |", "lang": "en"}])
+    c = TestClient(create_app(s.root), base_url="http://127.0.0.1")
+    page = c.get("/v/xss@1").text
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "<script>alert(1)" not in page and "<b>x</b>" not in page and "<td>&lt;b&gt;x&lt;/b&gt;</td>" in page
+    page = c.get("/search", params={"sql": "select '<script>x</script>' as a"}).text
+    assert "<script>x</script>" not in page and "&lt;script&gt;x&lt;/script&gt;" in page
