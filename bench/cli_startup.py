@@ -3,6 +3,7 @@ median of N runs each, for the code at a git ref from before the lazy-import wor
 working tree ("now"), in the same run on the same machine. Prints JSON; the goal is <= 300 ms for both.
 
     python bench/cli_startup.py [--runs 15] [--before c20296f]
+    chrt -f 10 python bench/cli_startup.py       # on a shared, loaded machine (root): no waiting for a core
 
 "before" runs from a `git worktree` of the ref with the same interpreter (the working tree's package is
 shadowed by running from the worktree folder). A run is one fresh process: interpreter start, imports,
