@@ -147,13 +147,14 @@ def _for_argv(argv: list[str]) -> typer.Typer:
             "--show-completion" in argv:
         return app
     words = iter(argv)
-    first = None
+    first = second = None
     for w in words:
         if w == "--log-file":
             next(words, None)
         elif not w.startswith("-"):
             first = w
             break
+    second = next(words, None)
     root = typer.Typer(help=app.info.help, no_args_is_help=True, pretty_exceptions_enable=False, cls=OneLineErrors)
     root.registered_callback = app.registered_callback
     groups = {g.name: g for g in app.registered_groups}
@@ -164,12 +165,32 @@ def _for_argv(argv: list[str]) -> typer.Typer:
             root.add_typer(typer.Typer(), name=name, help=_help_of(g))
         return root
     if first in groups:
-        root.registered_groups = [groups[first]]
+        root.registered_groups = [_only_verb(groups[first], second)]
     elif first in commands:
         root.registered_commands = [commands[first]]
     else:
         return app  # an unknown command: the full app names it and lists the others
     return root
+
+
+def _only_verb(info, verb: str | None):
+    """A group reduced to the one verb named on the command line (the group itself otherwise: its help, a
+    subgroup, an option first, an unknown verb, which the group's full list then names)."""
+    import copy
+
+    group = info.typer_instance
+    if not verb or verb.startswith("-") or group is None:
+        return info
+    commands = [c for c in group.registered_commands
+                if (c.name or c.callback.__name__.lower().replace("_", "-")) == verb]
+    subgroups = [g for g in group.registered_groups if g.name == verb]
+    if len(commands) + len(subgroups) != 1:
+        return info
+    slim = copy.copy(group)
+    slim.registered_commands, slim.registered_groups = commands, subgroups
+    out = copy.copy(info)
+    out.typer_instance = slim
+    return out
 
 
 def _help_of(info) -> str | None:
