@@ -4,9 +4,9 @@
     m = run_recipe("fin_web", inputs=["pages/", "dump.jsonl"], name="fin-web", store=store)  # -> Manifest
 
 Stages (with a ``dedup`` step): 1 ``process`` (read → steps → MinHash signatures → stage files), 2
-``buckets`` (datatrove's MinhashDedupBuckets, one task per bucket, optionally against catalog indexes),
-3 ``clusters`` (one task), 4 ``final`` (dedup filter → steps after dedup → shards), 5 ``index`` (datatrove's
-MinhashBuildIndex). Without dedup there is only ``process``, ending in the shards. Every rank writes its
+``buckets`` (datatrove's MinhashDedupBuckets, the buckets grouped into ``tasks`` tasks, optionally against
+catalog indexes), 3 ``clusters`` (one task: candidates verified), 4 ``final`` (dedup filter → steps after dedup
+→ shards), 5 ``index`` (datatrove's MinhashBuildIndex, grouped the same way). Without dedup there is only ``process``, ending in the shards. Every rank writes its
 shards and its accounting into one staging folder; the version appears once, atomically, at the commit.
 The dedup index is registered as an artifact beside the version so later batches dedup against it.
 
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .dedup import DedupFilter, LabelledCluster
+from .dedup import BucketGroup, DedupFilter, LabelledCluster
 from .ledger import SAMPLES, Ledger, Tap, trace_reasons
 from .minhash import DedupParams, FastMinhashSignature
 from .readers import CurationReader
@@ -234,9 +234,9 @@ def _plan(r: Recipe, inputs: list[str], name: str, store: Any, work: Path, stagi
         from datatrove.pipeline.dedup.minhash import MinhashDedupBuckets
 
         index_in = _gather_indexes(store, opts["against"], params, work / "index_in") if opts["against"] else None
-        stages.append(Stage("buckets", [MinhashDedupBuckets(str(sig), str(dups), config=params.datatrove_config(),
-                                                            index_folder=index_in, only_dedup_in_index=False)],
-                            params.num_buckets))
+        buckets = MinhashDedupBuckets(str(sig), str(dups), config=params.datatrove_config(), index_folder=index_in,
+                                      only_dedup_in_index=False)
+        stages.append(Stage("buckets", [BucketGroup(buckets, params.num_buckets)], min(tasks, params.num_buckets)))
     stages.append(Stage("clusters", [LabelledCluster(str(dups), str(sig), str(labels), exact=opts["exact"],
                                                            params=params)], 1))
     ledger2 = Ledger(drop_samples)
@@ -251,8 +251,8 @@ def _plan(r: Recipe, inputs: list[str], name: str, store: Any, work: Path, stagi
     if opts["near"]:
         from datatrove.pipeline.dedup.minhash import MinhashBuildIndex
 
-        stages.append(Stage("index", [MinhashBuildIndex(str(sig), str(work / "index"), index_name=name,
-                                                        config=params.datatrove_config())], params.num_buckets))
+        index = MinhashBuildIndex(str(sig), str(work / "index"), index_name=name, config=params.datatrove_config())
+        stages.append(Stage("index", [BucketGroup(index, params.num_buckets)], min(tasks, params.num_buckets)))
     return Plan(r, name, stages, work, staging, parents, list(inputs), params, opts["against"])
 
 

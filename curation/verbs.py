@@ -13,7 +13,7 @@ from typing import Any
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from .dedup import DedupFilter, LabelledCluster, read_labels
+from .dedup import BucketGroup, DedupFilter, LabelledCluster, read_labels
 from .extract import Extract
 from .langid import LanguageID
 from .ledger import Ledger, LedgerDump
@@ -110,8 +110,8 @@ def dedup_to_jsonl(inputs: list[str], output: str | Path, clusters: str | Path |
                IntermediateWriter(mid)]]
     tasks = [1]
     if near:
-        stages.append([MinhashDedupBuckets(sig, dups, config=params.datatrove_config())])
-        tasks.append(params.num_buckets)
+        stages.append([BucketGroup(MinhashDedupBuckets(sig, dups, config=params.datatrove_config()), params.num_buckets)])
+        tasks.append(1)
     stages += [[LabelledCluster(dups, sig, labels, exact=exact, params=params)], [IntermediateReader(mid), DedupFilter(labels, annotate=True), sink]]
     tasks += [1, 1]
     Path(output).parent.mkdir(parents=True, exist_ok=True)
