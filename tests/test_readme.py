@@ -104,7 +104,8 @@ class Runner:
         where = f"README.md:{c.line} ({c.section}): $ {c.text}"
         if c.background:
             self.bg.append(subprocess.Popen(["bash", "-c", c.text], cwd=self.work, env=self.env,
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                            start_new_session=True))  # its own group: close() ends it all
             self._wait_for_port(c.text)
             return ""
         words = shlex.split(c.text) if c.heredoc is None else []
@@ -145,8 +146,13 @@ class Runner:
         raise AssertionError(f"{text}: nothing answers {url}")
 
     def close(self) -> None:
-        for p in self.bg:
-            p.terminate()
+        import signal
+
+        for p in self.bg:  # bash and what it started (the server itself), by process group
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
             p.wait(10)
 
 
