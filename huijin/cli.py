@@ -135,7 +135,10 @@ for name, group in [("curate", apps.curate), ("synth", apps.synth), ("taxonomy",
 
 
 def main() -> None:
-    _for_argv(sys.argv[1:])()
+    argv = sys.argv[1:]
+    if not argv or "--help" in argv:
+        typer_fast.light_help()  # typer's help formatter without its Markdown and traceback imports
+    _for_argv(argv)()
 
 
 def _for_argv(argv: list[str]) -> typer.Typer:

@@ -63,3 +63,44 @@ def install() -> bool:
     build_runtime_param._huijin_fast = True  # type: ignore[attr-defined]
     tcore.build_runtime_param = build_runtime_param
     return True
+
+
+def light_help() -> None:
+    """Import ``typer.rich_utils`` (typer's help formatter) without ``rich.markdown`` and ``rich.traceback``:
+    it imports both at its top for Markdown help text and pretty tracebacks, which huijin uses neither of
+    (markup mode "rich", ``pretty_exceptions_enable=False``), and they are most of its import time (markdown-it,
+    pygments, attrs: ~0.1 s of `huijin --help`). Each is replaced by a stand-in class for that import only; the
+    stand-in imports the real class when it is first used, and the real modules import normally afterwards."""
+    import importlib
+    import sys
+    import types
+
+    if "typer.rich_utils" in sys.modules:
+        return
+
+    class _Deferred(type):
+        def __getattr__(cls, attr: str) -> Any:  # classmethods such as Traceback.from_exception
+            return getattr(cls._real(), attr)
+
+    def deferred(module: str, name: str) -> type:
+        def real() -> Any:
+            return getattr(importlib.import_module(module), name)
+
+        def new(cls: type, *a: Any, **k: Any) -> Any:
+            return real()(*a, **k)
+
+        return _Deferred(name, (), {"__new__": new, "_real": staticmethod(real),
+                                    "__doc__": f"{module}.{name}, imported on first use"})
+
+    stubs = {}
+    for module, name in (("rich.markdown", "Markdown"), ("rich.traceback", "Traceback")):
+        if module not in sys.modules:
+            stub = types.ModuleType(module)
+            setattr(stub, name, deferred(module, name))
+            stubs[module] = sys.modules[module] = stub
+    try:
+        import typer.rich_utils  # noqa: F401
+    finally:
+        for module, stub in stubs.items():
+            if sys.modules.get(module) is stub:
+                del sys.modules[module]

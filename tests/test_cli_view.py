@@ -190,3 +190,31 @@ def test_catalog_serve_answers_on_localhost(two_versions: Path) -> None:
         p.terminate()
         out, _ = p.communicate(timeout=30)
     assert f"at http://127.0.0.1:{port}/ (read-only" in " ".join(out.split())
+
+
+def test_help_loads_no_markdown_or_traceback_and_is_unchanged() -> None:
+    """`huijin --help` formats with typer's rich help without importing markdown-it/pygments/attrs (they back
+    features huijin does not use); the text is the one the full app prints."""
+    code = ("import sys, atexit\n"
+            "atexit.register(lambda: print('LOADED', *sorted(m for m in ('markdown_it', 'rich.markdown', "
+            "'rich.traceback', 'pygments', 'attr') if m in sys.modules), file=sys.stderr))\n"
+            "sys.argv[0] = 'huijin'\nfrom huijin.cli import main\nmain()\n")
+    env = {**os.environ, "COLUMNS": "120"}
+    p = subprocess.run([sys.executable, "-c", code, "--help"], capture_output=True, text=True, cwd=ROOT,
+                       env=env, timeout=120)
+    assert p.returncode == 0 and p.stderr.strip().splitlines()[-1] == "LOADED"
+    full = subprocess.run([sys.executable, "-c", "from huijin.cli import app; app(prog_name='huijin')", "--help"],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert p.stdout == full.stdout and "catalog" in p.stdout and "--log-file" in p.stdout
+    from huijin.typer_fast import light_help
+
+    light_help()  # the stand-ins, if this process had not loaded typer's formatter yet, work as the real ones
+    import rich.markdown
+    import rich.traceback
+    import typer.rich_utils as ru
+
+    assert isinstance(ru.Markdown("*x*"), rich.markdown.Markdown)
+    try:
+        raise ValueError("boom")
+    except ValueError as e:
+        assert isinstance(ru.Traceback.from_exception(type(e), e, e.__traceback__), rich.traceback.Traceback)
