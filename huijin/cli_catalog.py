@@ -28,7 +28,8 @@ def _guard(fn):
         except (FileNotFoundError, KeyError, TimeoutError, ValueError, RuntimeError) as e:
             if not isinstance(e, (FileNotFoundError, KeyError, TimeoutError, *_catalog_errors())):
                 raise
-            fail(str(e).strip("'\""))
+            # a ref that names no version (or a malformed one) is bad input: exit 2 like a bad option
+            fail(str(e).strip("'\""), code=2 if type(e).__name__ == "RefError" else 1)
 
     return wrapper
 

@@ -76,4 +76,4 @@ def test_verify_and_rebuild_commands(tmp_path):
     assert r.exit_code == 1 and "sha256 mismatch" in r.output
     assert json.loads(_run("catalog", "rebuild", "--store", st, "--json").stdout)["versions"] == 1
     r = _run("catalog", "show", "nope", "--store", st, ok=False)
-    assert r.exit_code == 1 and "no version nope@latest" in r.output
+    assert r.exit_code == 2 and "no version nope@latest" in r.output  # a bad ref: exit 2, one line
