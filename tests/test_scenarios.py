@@ -132,3 +132,46 @@ def test_rl_rewards_use_the_checks_without_a_judge():
     assert samples[0].reward == pytest.approx(1.0)
     assert samples[1].reward == pytest.approx(4 / 6) and "risk_disclosure, no_guarantee" in samples[1].reward_reason
     assert samples[2].reward is None
+
+
+def test_teacher_rewrites_and_answers_against_the_fake_server(store, tmp_path):
+    """A scripted teacher (reasoning fields included) rewrites requests and writes answers: a rewrite that changes a
+    figure is dropped and counted; answers are kept only when they pass the rubric checks."""
+    import re
+
+    from synthesis.testing import FakeOpenAIServer, Scripted
+
+    rewrites = []
+
+    def respond(body):
+        text = body["messages"][-1]["content"]
+        if text.startswith(("Rewrite", "请用")):
+            q = text.split("\n\n", 1)[1]
+            rewrites.append(q)
+            if len(rewrites) % 3 == 0:  # every third rewrite changes a figure
+                q = re.sub(r"\d{3}", lambda m: str(int(m.group()) + 1), q, count=1)
+            return Scripted("As a client I ask: " + q if "Rewrite" in text else "我想问：" + q, reasoning="keep figures")
+        figs = re.findall(r"\d[\d,]*\.?\d*", text)
+        if "compliant" in text or "合规" in text:
+            return Scripted("该宣传语不合规，不能承诺收益。" if "合规" in text else
+                            "The sentence is not compliant: it promises a return.", reasoning="check the claim")
+        if re.search(r"[\u4e00-\u9fff]", text):
+            return Scripted(f"收入由{figs[2]}变为{figs[1]}。投资有风险，股价可能下跌。", reasoning="answer in zh")
+        return Scripted(f"Revenue went from {figs[2]} to {figs[1]} million. Investing carries risk: shares may fall.",
+                        reasoning="answer in en")
+
+    with FakeOpenAIServer(respond) as srv:
+        rep = run({"generator": "business_scenarios", "inputs": [str(_tables(tmp_path / "t.json"))], "per_table": 10,
+                   "teacher_rewrite": True, "teacher_answers": True, "outputs": {"rl": "t-rl", "sft": "t-sft"}},
+                  store, endpoint=srv.endpoint())
+    rl, sft = rep.manifests["rl"], rep.manifests["sft"]
+    assert rl.rows + rl.dropped == 30 and rl.dropped >= 1  # rewrites that changed a figure
+    rows = list(store.iter_records(rl.ref))
+    assert all(r["prompt"][-1]["content"].startswith(("As a client I ask:", "我想问：")) for r in rows)
+    assert {json.loads(r["meta"])["kind"] for r in rows} == {"advice", "compliance", "report", "service", "risk"}
+    assert {r["lang"] for r in rows} == {"en", "zh"}
+    kept = list(store.iter_records(sft.ref))
+    assert kept and sft.rows + sft.dropped == rl.rows
+    specs = {r["id"]: json.loads(r["reward_spec"]) for r in rows}
+    for r in kept:  # every kept teacher answer passes its own checks
+        assert score(specs[json.loads(r["meta"])["rl_id"]], r["messages"][-1]["content"]).score == pytest.approx(1.0)

@@ -1,5 +1,6 @@
 """Business-scenario prompts for general RL (no teacher needed): investment advice, compliance review, report
-writing, customer service and risk explanation, in English and Chinese, built from financial tables.
+writing, customer service and risk explanation, in English and Chinese, built from financial tables. A teacher
+may rewrite the requests in client personas' voices and write the answers (``teacher_rewrite``/``teacher_answers``).
 
 Each prompt is an ``rl`` record with a ``judge`` spec: the rubrics and criteria an LLM judge scores, and the
 ``checks`` the offline rubric scorer verifies (``synthesis.judge.rubric_checks``: language, figures consistent with
@@ -16,6 +17,9 @@ answers to imitate the uneven teacher data that general RL has to correct; the s
     languages: [en, zh]
     kinds: [advice, compliance, report, service, risk]
     reference_styles: {complete: 1.0}
+    teacher_rewrite: false         # a teacher rewrites each request in a client persona's voice (figures checked)
+    teacher_answers: false         # a teacher writes the sft answers, kept when they pass the checks
+    min_answer_score: 1.0
     outputs: {rl: fin-scenarios-rl, sft: fin-scenarios-sft}
 """
 
@@ -229,6 +233,18 @@ def _styles(cfg: dict[str, Any]) -> tuple[list[str], list[float]]:
     return list(w), [float(v) for v in w.values()]
 
 
+@dataclass
+class Scenario:
+    ctx: TableContext
+    f: Figures
+    kind: str
+    lang: str
+    style: str
+    question: str
+    answer: str | None = None  # the teacher's, when it writes the answers
+    source: dict[str, Any] | None = None
+
+
 def generate(run: RunContext) -> None:
     cfg = run.recipe
     rng = random.Random(int(cfg.get("seed", run.seed)))
@@ -243,11 +259,12 @@ def generate(run: RunContext) -> None:
     styles, weights = _styles(cfg)
     rl = run.outputs.open("rl", run.output_name("rl"), "rl")
     sft = run.outputs.open("sft", run.output_name("sft"), "sft")
+    todo: list[Scenario] = []
     turn = 0
     for path in run.input_paths():
         for i, rec, ctx in iter_contexts(path):
-            if run.limit_reached(rl.kept):
-                return
+            if run.limit_reached(len(todo)):
+                break
             if isinstance(ctx, ContextError):
                 rl.consider()
                 rl.quarantine(str(ctx), file=str(path), offset=i, record=rec)
@@ -262,22 +279,85 @@ def generate(run: RunContext) -> None:
                 turn += 1
                 if lang == "zh" and kind != "compliance" and not f.translatable():
                     lang = "en"  # a Chinese answer quoting long English line labels is not Chinese by script
-                _emit(run, rl, sft, ctx, f, kind, lang, rng.choices(styles, weights)[0], rng)
+                todo.append(Scenario(ctx, f, kind, lang, rng.choices(styles, weights)[0], question(kind, f, lang, rng)))
+    if cfg.get("teacher_rewrite"):
+        todo = _rewrite(run, rl, todo)
+    if cfg.get("teacher_answers"):
+        _answer(run, todo)
+    for sc in todo:
+        _emit(run, rl, sft, sc, float(cfg.get("min_answer_score", 1.0)))
 
 
-def _emit(run: RunContext, rl, sft, ctx: TableContext, f: Figures, kind: str, lang: str, style: str,
-          rng: random.Random) -> None:
+REWRITE = {"en": "Rewrite this client request in the natural voice of a {persona}, in English. Keep every figure, "
+                 "year and name exactly as written; add no new figures. Reply with the request only.\n\n{q}",
+           "zh": "请用{persona}的自然口吻改写下面这段客户请求，使用中文。所有数字、年份和名称必须原样保留，不得添加新的数字。"
+                 "只回复改写后的请求。\n\n{q}"}
+PERSONAS = {"en": ["retail investor", "retired client", "small-business owner", "compliance officer"],
+            "zh": ["散户投资者", "退休客户", "小企业主", "合规专员"]}
+
+
+def _rewrite(run: RunContext, rl, todo: list[Scenario]) -> list[Scenario]:
+    """The teacher rewrites each client request in a persona's voice; a rewrite that loses or invents a figure
+    (checked with the same figure reader as the rubric) is dropped and counted."""
+    from synthesis.judge.rubric_checks import stated_figures
+    from synthesis.teachers import Request
+
+    from .teach import ask, failure, source
+
+    reqs = [Request([user(REWRITE[sc.lang].format(persona=PERSONAS[sc.lang][i % 4], q=sc.question))],
+                    id=f"rewrite-{i}") for i, sc in enumerate(todo)]
+    kept = []
+    for sc, reply in zip(todo, ask(run, reqs, "rewrite scenarios"), strict=True):
+        why = failure(reply)
+        new = (reply.content or "").strip() if why is None else ""
+        if why is None and sorted(stated_figures(new)) != sorted(stated_figures(sc.question)):
+            why = "rewrite_changed_figures"
+        if why:
+            rl.consider()
+            rl.drop(why.split(":")[0])
+            continue
+        sc.question, sc.source = new, source(run, GENERATOR, reply)
+        kept.append(sc)
+    return kept
+
+
+def _answer(run: RunContext, todo: list[Scenario]) -> None:
+    """The teacher answers each scenario (the sft answer; the rubric checks decide whether it is kept)."""
+    from synthesis.teachers import Request
+
+    from .teach import ask, failure
+
+    reqs = [Request([system(SYSTEM[sc.lang]), user(sc.question)], id=f"answer-{i}") for i, sc in enumerate(todo)]
+    for sc, reply in zip(todo, ask(run, reqs, "answer scenarios"), strict=True):
+        sc.answer = (reply.content or "").strip() if failure(reply) is None else None
+        sc.style = "teacher"
+
+
+def _emit(run: RunContext, rl, sft, sc: Scenario, min_score: float) -> None:
     rl.consider()
-    prompt = [system(SYSTEM[lang]), user(question(kind, f, lang, rng))]
+    kind, f, lang = sc.kind, sc.f, sc.lang
+    prompt = [system(SYSTEM[lang]), user(sc.question)]
     ref = reference(kind, f, lang, "complete")
     spec = {"spec_version": 1, "type": "judge", "rubrics": RUBRICS[kind], "criteria": CRITERIA[kind],
             "reference": ref, "checks": checks(kind, f, lang)}
-    meta = {"kind": kind, "context_id": ctx.cid, "dataset": ctx.dataset, "reference_style": style}
-    src = provenance(GENERATOR, run.recipe_name)
+    meta = {"kind": kind, "context_id": sc.ctx.cid, "dataset": sc.ctx.dataset, "reference_style": sc.style}
+    src = sc.source or provenance(GENERATOR, run.recipe_name)
     rec = rl_record(prompt, spec, run.leaf(KINDS[kind]), lang, src, meta)
     if not rl.keep(rec):
         return
     run.progress(1)
     sft.consider()
-    answer = ref if style == "complete" else reference(kind, f, lang, style)
+    if sc.style == "teacher":
+        if not sc.answer:
+            sft.drop("teacher_failed")
+            return
+        from synthesis.judge.rubric_checks import score_checks
+
+        value, failed = score_checks(spec["checks"], sc.answer)
+        if value < min_score:
+            sft.drop("answer_failed_" + "_".join(failed[:1]))
+            return
+        answer = sc.answer
+    else:
+        answer = ref if sc.style == "complete" else reference(kind, f, lang, sc.style)
     sft.keep(sft_record(prompt + [assistant(answer)], rec["taxonomy"], lang, src, dict(meta, rl_id=rec["id"])))
