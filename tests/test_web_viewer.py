@@ -127,6 +127,16 @@ def test_version_page_funnel_distributions_rows_and_search(viewer, browser) -> N
     bars = {g.get_attribute("data-label"): int(g.get_attribute("data-value"))
             for g in browser.find_elements(By.CSS_SELECTOR, "#dist-lang g.bar")}
     assert bars == m.stats["lang"]
+    # dropped examples the curation run kept (excluded/), per step:reason, beside the manifest's count
+    import pyarrow.parquet as pq
+
+    kept = [pq.read_table(f).to_pylist() for f in sorted((store.path_of(m) / "excluded").glob("*.parquet"))]
+    per_key: dict[str, int] = {}
+    for r in (r for t in kept for r in t):
+        per_key[r["key"]] = per_key.get(r["key"], 0) + 1
+    groups = browser.find_elements(By.CSS_SELECTOR, "#dropped details.dgroup")
+    assert {g.get_attribute("data-key"): (int(g.get_attribute("data-count")), int(g.get_attribute("data-shown")))
+            for g in groups} == {k: (m.drops[k], min(3, n)) for k, n in per_key.items()}
     # the first page of rows: full text of the version's first records, in order
     first = [r for _, r in zip(range(10), store.iter_records(m), strict=False)]
     shown = browser.find_elements(By.CSS_SELECTOR, "#samples .record")

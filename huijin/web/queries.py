@@ -107,6 +107,24 @@ class Catalog:
         return {"rows": [record_view(r) for r in rows], "page": page, "pages": -(-total // PAGE_SIZE),
                 "total": total, "kind": m.kind}
 
+    def dropped(self, ref: str, per_reason: int = 3) -> list[dict[str, Any]]:
+        """Dropped documents a curation run kept as examples (``excluded/*.parquet``: key = step:reason, file,
+        offset, chars, text cut to 4 KB), a few per key, beside the manifest's count of that key."""
+        m = self.store.resolve(ref)
+        edir = self.store.path_of(m) / "excluded"
+        files = sorted(edir.glob("*.parquet")) if edir.is_dir() else []
+        if not files:
+            return []
+        lst = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+        rows = self.sql(f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY key ORDER BY file, \"offset\") AS i "
+                        f"FROM read_parquet([{lst}], union_by_name = true)) WHERE i <= {int(per_reason)} "
+                        "ORDER BY key, i", max_rows=per_reason * 500)
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            r.pop("i", None)
+            groups.setdefault(str(r.get("key")), []).append({k: _cell(v) for k, v in r.items()})
+        return [{"key": k, "count": m.drops.get(k), "samples": v} for k, v in groups.items()]
+
     def quarantine(self, ref: str, per_reason: int = 3) -> list[dict[str, Any]]:
         """Quarantined records of a version grouped by reason (a few samples of each)."""
         m = self.store.resolve(ref)
