@@ -120,6 +120,14 @@ def step_synth(s: DemoState) -> None:
                 "outputs": {"rl": "demo-agentic-rl", "sft": "demo-agentic-sft"}}, s.store)
     s.refs["agentic_rl"] = rep2.manifests["rl"].ref
     s.refs["agentic_sft"] = rep2.manifests["sft"].ref
+    # general RL's business scenarios (advice, compliance review, report writing, service, risk; en and zh), scored
+    # offline by their rubric checks; the reference answers mix styles to stand in for uneven teacher data: some
+    # leave out the risk statement or promise a return, which the SFT model imitates and general RL must correct
+    rep4 = run({"generator": "business_scenarios", "inputs": [str(c.tables)], "seed": 0, "per_table": 2,
+                "reference_styles": {"complete": 0.4, "brief": 0.4, "promotional": 0.2},
+                "outputs": {"rl": "demo-general-rl", "sft": "demo-general-sft"}}, s.store)
+    s.refs["general_rl"] = rep4.manifests["rl"].ref
+    s.refs["general_sft"] = rep4.manifests["sft"].ref
     endpoint = teacher_from_env()
     if endpoint is None:
         s.notes.append("no teacher endpoint: LLM-written SFT skipped. Set HUIJIN_TEACHER_URL (an OpenAI-compatible "
@@ -140,7 +148,7 @@ def step_holdout_tasks(s: DemoState) -> None:
     (split by ``meta.context_id``, so sibling questions about one table land on the same side)."""
     from training.holdout import split_holdout
 
-    for key in ("rl", "sft", "agentic_rl", "agentic_sft"):
+    for key in ("rl", "sft", "agentic_rl", "agentic_sft", "general_rl", "general_sft"):
         train, held = split_holdout(s.store, s.refs[key], HOLDOUT, key="meta.context_id|id")
         s.refs[f"{key}_train"], s.refs[f"{key}_heldout"] = train.ref, held.ref
     s.notes.append(f"held-out tasks: {s.refs['rl_heldout']}, {s.refs['agentic_rl_heldout']}")
@@ -157,6 +165,8 @@ def stage_metrics(s: DemoState) -> dict[str, dict[str, object]]:
                         **(lim or {"limit": 120})},
         "tool_success": {"kind": "agentic", "version": s.refs["agentic_rl_heldout"], "max_new_tokens": 48,
                          "max_total_tokens": 1536, "max_turns": 2, **lim},  # as the agentic stage (recipes/stages/tiny.yaml)
+        "general_score": {"kind": "reward", "version": s.refs["general_rl_heldout"], "max_new_tokens": 128,
+                          **(lim or {"limit": 80})},
     }
 
 
@@ -179,10 +189,12 @@ def step_snapshot(s: DemoState) -> None:
         "cpt": [(s.refs["mix"], 1.0)],
         # the agentic trajectories (whole tables as tool output) do not fit the tiny model's context: SFT on
         # the worked solutions only; `huijin train run` with a real model takes demo-agentic-sft as well
-        "sft": [(s.refs["sft_train"], 1.0)] + ([(s.refs["grounded_sft"], 0.5)] if "grounded_sft" in s.refs else []),
+        "sft": [(s.refs["sft_train"], 1.0), (s.refs["general_sft_train"], 0.3)]
+        + ([(s.refs["grounded_sft"], 0.5)] if "grounded_sft" in s.refs else []),
         "reasoning_rl": [(s.refs["rl_train"], 1.0)],
         "agentic_rl": [(s.refs["agentic_rl_train"], 1.0)],
-        "general_rl": [(s.refs["rl_train"], 1.0)],
+        # the scenarios, with numeric tasks replayed so that aligning the answers' style keeps the arithmetic
+        "general_rl": [(s.refs["general_rl_train"], 0.8), (s.refs["rl_train"], 0.2)],
     }
     # snapshots are immutable: the name carries the content, so a rerun reuses it and new data gets a new one
     key = content_hash(stages, 8)
@@ -221,7 +233,8 @@ DEMO_SCHEDULE = {  # the full demo's steps per stage (--quick keeps the CI-sized
     "sft": {"max_steps": 400, "lr": 3e-3, "warmup_steps": 20, "save_every": 100},
     # groups whose samples all scored the same teach nothing: refill them (DAPO dynamic sampling)
     "reasoning_rl": {**_RL, "max_steps": 30, "dynamic_sampling_max_batches": 2},
-    "agentic_rl": {**_RL, "max_steps": 10}, "general_rl": {**_RL, "max_steps": 10},
+    "agentic_rl": {**_RL, "max_steps": 10},
+    "general_rl": {**_RL, "max_steps": 20, "max_new_tokens": 128},
 }
 
 
@@ -244,7 +257,8 @@ def step_train(s: DemoState) -> None:
     s.refs["suite"] = str(demo_suite(s))
     config = {"max_steps": steps, "save_every": steps, "eval_suite": s.refs["suite"], "eval_limit": 8,
               "stage_metrics": stage_metrics(s), "seed": s.seed, **DEMO_MODEL,
-              **({} if s.quick else DEMO_SCHEDULE)}
+              # --quick's 4 SFT steps leave a model that may fail every RL prompt: no signal is expected there
+              **({"allow_no_signal": True} if s.quick else DEMO_SCHEDULE)}
     # one folder per snapshot and seed: a rerun resumes, new data or another seed starts fresh
     out = s.work / "train" / (s.refs["snapshot"] + (f"-seed{s.seed}" if s.seed else ""))
     s.runs = run_stages(s.store, s.refs["snapshot"], stages, model="tiny", output=out, config=config)
@@ -271,7 +285,7 @@ STEPS: list[tuple[str, Callable[[DemoState], None]]] = [
     ("classify (finance domain) + decontaminate", step_classify),
     ("hold out finance and general text for evaluation", step_holdout_docs),
     ("mix finance with general replay", step_mix),
-    ("synthesize programmatic RL tasks + worked-solution SFT", step_synth),
+    ("synthesize table tasks, tool-use tasks and business scenarios (no teacher)", step_synth),
     ("hold out tables for evaluation", step_holdout_tasks),
     ("snapshot", step_snapshot),
     ("train a tiny model stage by stage (DeepSpeed on CPU)", step_train),

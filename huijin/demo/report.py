@@ -3,11 +3,12 @@ lineage from raw input to the final checkpoint."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.tree import Tree
+
+from catalogs.raw_inputs import raw_inputs
 
 from ..common import print_table
 from .chain import DemoState
@@ -47,10 +48,8 @@ def _add_version(s: DemoState, parent: Tree, ref: str, seen: set[str], weight: f
     node = parent.add(label)
     for p in m.parents:
         _add_version(s, node, f"{p['name']}@{p['version']}", seen)
-    files = m.recipe.get("inputs") or m.recipe.get("files") or []
-    for f in files if isinstance(files, list) else [files]:
-        if "/" in str(f) or "." in Path(str(f)).name:  # files and folders; catalog refs are parents above
-            node.add(f"[green]raw[/] {f}")
+    for f in raw_inputs(m):  # files and folders; catalog refs are the parents above
+        node.add(f"[green]raw[/] {f}")
 
 
 def print_report(s: DemoState, console: Console) -> None:
