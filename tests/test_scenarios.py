@@ -175,3 +175,12 @@ def test_teacher_rewrites_and_answers_against_the_fake_server(store, tmp_path):
     specs = {r["id"]: json.loads(r["reward_spec"]) for r in rows}
     for r in kept:  # every kept teacher answer passes its own checks
         assert score(specs[json.loads(r["meta"])["rl_id"]], r["messages"][-1]["content"]).score == pytest.approx(1.0)
+
+
+def test_an_answer_without_the_core_check_scores_zero():
+    """Text in the right script that promises nothing but uses no figure (or gives no verdict) gets nothing, so a
+    policy cannot collect the easy checks while ignoring the question."""
+    assert score_checks(ADVICE, "Thank you for your question, we are happy to help you with your savings today.") \
+        == (0.0, ["cite", "risk_disclosure"])
+    verdict = {"verdict": ["not compliant"], "language": "en", "min_chars": 10}
+    assert score_checks(verdict, "This is an interesting sentence about funds.")[0] == 0.0

@@ -130,6 +130,6 @@ def test_eval_compare_json_shape(store, tiny):
     assert out["metrics"]["bpb_finance"]["base"]["value"] == pytest.approx(cell["value"])  # same model both sides
     # en and zh items scored apart too, under the metric; the overall is between them (a byte-weighted mean)
     held_langs = [r["lang"] for r in store.iter_records(held.ref)]
-    en, zh = out["metrics"]["bpb_finance[en]"]["cpt"], out["metrics"]["bpb_finance[zh]"]["cpt"]
+    en, zh = out["metrics"]["bpb_finance.en"]["cpt"], out["metrics"]["bpb_finance.zh"]["cpt"]
     assert (en["n"], zh["n"]) == (held_langs.count("en"), held_langs.count("zh"))
     assert min(en["value"], zh["value"]) <= cell["value"] <= max(en["value"], zh["value"])

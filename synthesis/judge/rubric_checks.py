@@ -15,7 +15,9 @@ stage metric score these checks; with a judge, the judge scores the rubrics and 
       unit_scale: 1000000     # the figures' unit (millions): "$1.2 billion" is read as 1,200 (optional)
 
 Each check scores 0 or 1 (``figures`` the share of stated figures found in the context); the score is their
-mean, so it lies in [0, 1] like the judge's, and ``reason`` names the failed checks. Written here because no
+mean, so it lies in [0, 1] like the judge's, and ``reason`` names the failed checks. ``cite`` (else ``verdict``)
+gates the rest: an answer that uses no figure of the context, or gives no verdict, scores 0 — otherwise text that
+merely avoids promises in the right script would collect most of the points. Written here because no
 library checks financial-advice text against a context; the number reading is ``finance.numbers``'.
 """
 
@@ -121,6 +123,9 @@ def score_checks(checks: dict[str, Any], text: str) -> tuple[float, list[str]]:
     if not results:
         return 0.0, ["no checks"]
     failed = [k for k in CHECKS if k in results and results[k] < 1.0]
+    gate = "cite" if "cite" in results else "verdict" if "verdict" in results else None
+    if gate and results[gate] < 1.0:
+        return 0.0, failed
     return sum(results.values()) / len(results), failed
 
 

@@ -147,8 +147,8 @@ def stage_table(store, snapshot: str | None = None, run_ids: list[str] | None = 
     for k in names:
         table[k] = {stage: {f: m[k].get(f) for f in ("value", "ci", "n")} for stage, m in cols if k in m}
         langs = sorted({lang for _, m in cols for lang in (m.get(k) or {}).get("by_lang", {})})
-        for lang in langs:  # per-language rows under the metric: `general_score[zh]`
-            table[f"{k}[{lang}]"] = {stage: m[k]["by_lang"][lang] for stage, m in cols
+        for lang in langs:  # per-language rows under the metric: `general_score.zh` (rich would eat `[zh]`)
+            table[f"{k}.{lang}"] = {stage: m[k]["by_lang"][lang] for stage, m in cols
                                      if lang in (m.get(k) or {}).get("by_lang", {})}
     return {"snapshot": snapshot or ordered[0].get("snapshot"), "stages": [c for c, _ in cols], "metrics": table,
             "runs": {r["stage"]: r["run_id"] for r in ordered}}
