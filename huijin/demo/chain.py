@@ -122,7 +122,7 @@ def step_synth(s: DemoState) -> None:
     s.refs["agentic_sft"] = rep2.manifests["sft"].ref
     # general RL's business scenarios (advice, compliance review, report writing, service, risk; en and zh), scored
     # offline by their rubric checks; the reference answers mix styles to stand in for uneven teacher data: some
-    # leave out the risk statement or promise a return, which the SFT model imitates and general RL must correct
+    # leave out the risk statement or promise a return, which an SFT model imitates and general RL must correct
     rep4 = run({"generator": "business_scenarios", "inputs": [str(c.tables)], "seed": 0, "per_table": 2,
                 "reference_styles": {"complete": 0.4, "brief": 0.4, "promotional": 0.2},
                 "outputs": {"rl": "demo-general-rl", "sft": "demo-general-sft"}}, s.store)
@@ -165,8 +165,8 @@ def stage_metrics(s: DemoState) -> dict[str, dict[str, object]]:
                         **(lim or {"limit": 120})},
         "tool_success": {"kind": "agentic", "version": s.refs["agentic_rl_heldout"], "max_new_tokens": 48,
                          "max_total_tokens": 1536, "max_turns": 2, **lim},  # as the agentic stage (recipes/stages/tiny.yaml)
-        "general_score": {"kind": "reward", "version": s.refs["general_rl_heldout"], "max_new_tokens": 128,
-                          **(lim or {"limit": 80})},
+        "general_score": {"kind": "reward", "version": s.refs["general_rl_heldout"], "max_new_tokens": 96,
+                          **(lim or {"limit": 40})},
     }
 
 
@@ -189,12 +189,13 @@ def step_snapshot(s: DemoState) -> None:
         "cpt": [(s.refs["mix"], 1.0)],
         # the agentic trajectories (whole tables as tool output) do not fit the tiny model's context: SFT on
         # the worked solutions only; `huijin train run` with a real model takes demo-agentic-sft as well
-        "sft": [(s.refs["sft_train"], 1.0), (s.refs["general_sft_train"], 0.3)]
-        + ([(s.refs["grounded_sft"], 0.5)] if "grounded_sft" in s.refs else []),
+        # the scenario answers stay out of SFT: at weight 0.3 in the 400-step budget they took held-out numeric_acc
+        # after SFT from 0.675 to 0.000 (the model stopped reading the table); the demo model cannot carry both yet
+        "sft": [(s.refs["sft_train"], 1.0)] + ([(s.refs["grounded_sft"], 0.5)] if "grounded_sft" in s.refs else []),
         "reasoning_rl": [(s.refs["rl_train"], 1.0)],
         "agentic_rl": [(s.refs["agentic_rl_train"], 1.0)],
         # the scenarios, with numeric tasks replayed so that aligning the answers' style keeps the arithmetic
-        "general_rl": [(s.refs["general_rl_train"], 0.8), (s.refs["rl_train"], 0.2)],
+        "general_rl": [(s.refs["general_rl_train"], 0.5), (s.refs["rl_train"], 0.5)],
     }
     # snapshots are immutable: the name carries the content, so a rerun reuses it and new data gets a new one
     key = content_hash(stages, 8)
@@ -233,8 +234,10 @@ DEMO_SCHEDULE = {  # the full demo's steps per stage (--quick keeps the CI-sized
     "sft": {"max_steps": 400, "lr": 3e-3, "warmup_steps": 20, "save_every": 100},
     # groups whose samples all scored the same teach nothing: refill them (DAPO dynamic sampling)
     "reasoning_rl": {**_RL, "max_steps": 30, "dynamic_sampling_max_batches": 2},
-    "agentic_rl": {**_RL, "max_steps": 10},
-    "general_rl": {**_RL, "max_steps": 20, "max_new_tokens": 128},
+    # the demo model gets no tool-use SFT that fits its context yet, so every agentic episode scores 0: the stage
+    # runs (its steps print the no-update warning) instead of failing the demo
+    "agentic_rl": {**_RL, "max_steps": 10, "allow_no_signal": True},
+    "general_rl": {**_RL, "max_steps": 20, "max_new_tokens": 96, "dynamic_sampling_max_batches": 2},
 }
 
 
