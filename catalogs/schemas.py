@@ -96,6 +96,16 @@ class SchemaError(ValueError):
     """A record does not match its kind's schema; the message names the record and the field."""
 
 
+def loads_json_field(v: Any) -> Any:
+    """A JSON-encoded column value (``'{…}'`` / ``'[…]'``: spec, meta, tools) decoded; anything else as it is."""
+    if isinstance(v, str) and v[:1] in "[{":
+        try:
+            return json.loads(v)
+        except ValueError:
+            return v
+    return v
+
+
 def canonical_json(value: Any) -> str:
     """Sorted-key, compact JSON: the form that hashes are computed over."""
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)

@@ -362,7 +362,7 @@ class Store:
             owner = _owner(p)
             idle = now - _newest_mtime(p)
             if owner and owner.get("host") == host:
-                if _pid_alive(owner.get("pid")) or idle < idle_s:
+                if pid_alive(owner.get("pid")) or idle < idle_s:
                     continue
                 why = f"process {owner.get('pid')} is gone"
             else:
@@ -415,7 +415,8 @@ def _owner(p: Path) -> dict[str, Any] | None:
         return None
 
 
-def _pid_alive(pid: Any) -> bool:
+def pid_alive(pid: Any) -> bool:
+    """Whether a process with this pid exists (a lock or staging owner that is still running)."""
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:

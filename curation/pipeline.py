@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from catalogs.store import pid_alive
+
 from .dedup import BucketGroup, DedupFilter, LabelledCluster
 from .ledger import SAMPLES, Ledger, Tap, trace_reasons
 from .minhash import DedupParams, FastMinhashSignature
@@ -143,7 +145,7 @@ def _resume_point(store: Any, name: str, fp: dict[str, str]) -> tuple[Path, Path
             if st.is_dir() and not (d / "committed.json").exists():
                 staging = st
                 owner = _owner_pid(st)
-                if owner and owner != os.getpid() and _alive(owner):
+                if owner and owner != os.getpid() and pid_alive(owner):
                     raise ValueError(f"a run of {name} with the same recipe and inputs is in progress (pid {owner}, "
                                      f"work in {d}); wait for it or kill it, then run again to resume")
         elif not (d / "committed.json").exists():
@@ -160,13 +162,6 @@ def _owner_pid(staging: Path) -> int | None:
     return pid if isinstance(pid, int) else None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 

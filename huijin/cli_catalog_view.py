@@ -22,6 +22,13 @@ from .common import (
 )
 
 
+def _load(v):
+    # imported here: catalogs.schemas loads pyarrow, needed when records are shown, not for `catalog ls`
+    from catalogs.schemas import loads_json_field
+
+    return loads_json_field(v)
+
+
 def _bad_input_exits_2(fn):
     """A ref that names no version, a missing store or a damaged index: one line on stderr, exit 2."""
 
@@ -143,12 +150,6 @@ def _pretty(r: dict, width: int):
     return Group(*parts)
 
 
-def _load(v):
-    if isinstance(v, str) and v[:1] in "[{":
-        try:
-            return json.loads(v)
-        except ValueError:
-            return v
     return v
 
 

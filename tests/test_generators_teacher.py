@@ -7,13 +7,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
 from collections import Counter
 
 import pytest
 
 from synthesis.generators import run
-from synthesis.testing import FakeOpenAIServer, Scripted
+from synthesis.testing import FakeOpenAIServer, RepeatCounter, Scripted, last_user
 
 PASSAGE = ("Granite Trust Company reported total revenue of $7,109 million in fiscal 2019, compared with $5,989 "
            "million in 2018. Net interest margin was 2.41%. The board approved a dividend of $0.50 per share. "
@@ -24,27 +23,14 @@ def _h(body) -> int:
     return int(hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:8], 16)
 
 
-def _last_user(body) -> str:
-    return next((m.get("content") or "" for m in reversed(body["messages"]) if m["role"] == "user"), "")
-
-
-class Teacher:
+class Teacher(RepeatCounter):
     """Scripted replies by request type; counters make repeated identical bodies (k samples) differ."""
 
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.seen: Counter[str] = Counter()
-
-    def count(self, body) -> int:
-        key = json.dumps(body["messages"], sort_keys=True)
-        with self.lock:
-            self.seen[key] += 1
-            return self.seen[key] - 1
 
     def __call__(self, body):
         msgs = body["messages"]
         sys = msgs[0]["content"] if msgs[0]["role"] == "system" else ""
-        user = _last_user(body)
+        user = last_user(body)
         if sys.startswith("You are a strict reviewer"):
             return self.judge(user)
         if "question–answer pairs" in user:
@@ -142,7 +128,7 @@ class Teacher:
 
     def agent(self, body):
         msgs = body["messages"]
-        user = _last_user(body)
+        user = last_user(body)
         tool_msgs = [m for m in msgs if m["role"] == "tool"]
         hostile = "HOSTILE" in user
         n_calls = sum(len(m.get("tool_calls") or []) for m in msgs if m["role"] == "assistant")

@@ -114,7 +114,10 @@ def test_training(demo_store: Path, kernel_dirs: Path) -> None:
         assert r["run_id"] in text
     suite = next(iter(store.runs.get(runs[0]["run_id"])["metrics"]["eval"]))
     assert f"suite: {suite}" in text and "overall" in text  # the ablation table
-    assert "stage metrics: bpb_finance, bpb_general, numeric_acc, tool_success" in text  # held-out metrics table
+    line = next(x for x in text.splitlines() if x.startswith("stage metrics: "))  # held-out metrics table
+    names = line.removeprefix("stage metrics: ").split(", ")
+    assert {"bpb_finance", "bpb_general", "numeric_acc", "tool_success", "general_score"} <= set(names)
+    assert all(n.split(".")[0] in names and n.split(".")[1] in ("en", "zh") for n in names if "." in n)  # per language
     assert figures(nb) >= 3  # per-stage curves (val, lr, gnorm), accuracy with intervals, stage metrics with CIs
 
 
@@ -126,7 +129,7 @@ def test_demo_eval_items_disjoint_from_every_training_version(demo_store: Path) 
     store = Store.open(demo_store, create=False)
     runs = [store.runs.get(r["run_id"]) for r in store.runs.ls() if r["status"] == "completed"]
     evals = {m["version"] for r in runs for m in (r["metrics"].get("stage_metrics") or {}).values()}
-    assert len(evals) == 4 and all("heldout" in v for v in evals)
+    assert len(evals) == 5 and all("heldout" in v for v in evals)  # finance, general, numeric, agentic, scenarios
     snap = store.snapshots.get(runs[0]["snapshot"])
     trained = {f"{e['dataset']}@{e['version']}" for es in snap["stages"].values() for e in es}
 

@@ -13,25 +13,12 @@ from collections import Counter
 import pytest
 
 from synthesis.generators import run
-from synthesis.testing import FakeOpenAIServer, Scripted
+from synthesis.testing import FakeOpenAIServer, RepeatCounter, Scripted, last_user
 
 
-def _last_user(body) -> str:
-    return next((m.get("content") or "" for m in reversed(body["messages"]) if m["role"] == "user"), "")
-
-
-class Counting:
+class Counting(RepeatCounter):
     """Identical bodies (k samples of one prompt) are told apart by how often each was seen."""
 
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.seen: Counter[str] = Counter()
-
-    def count(self, body) -> int:
-        key = json.dumps(body["messages"], sort_keys=True)
-        with self.lock:
-            self.seen[key] += 1
-            return self.seen[key] - 1
 
 
 # -- 2. reasoning traces ------------------------------------------------------------------------------------------
@@ -41,7 +28,7 @@ def test_teacher_keeps_reasoning_apart_from_the_answer(tmp_path):
     from synthesis.teachers import Request, TeacherClient
 
     def respond(body):
-        q = _last_user(body)
+        q = last_user(body)
         return {"sep": Scripted("Answer: 4", reasoning="2 plus 2 is 4."),
                 "vllm": Scripted("Answer: 5", reasoning="newer servers call it reasoning", reasoning_field="reasoning"),
                 "inline": Scripted("<think>\nadd them up\n</think>\n\nAnswer: 6"),
@@ -129,7 +116,7 @@ class Solver(Counting):
     the right number, so a verifier that read the trace would be fooled."""
 
     def __call__(self, body):
-        a, b = map(int, re.search(r"What is (\d+) plus (\d+)", _last_user(body)).groups())
+        a, b = map(int, re.search(r"What is (\d+) plus (\d+)", last_user(body)).groups())
         i = self.count(body)
         right = True if a == 6 else (i % 2 == 0 if a % 3 else i == 0)
         ans = a + b if right else a + b + 1 + i
@@ -180,10 +167,10 @@ class PairTeacher(Counting):
     def __call__(self, body):
         msgs = body["messages"]
         if msgs[0]["role"] == "system" and msgs[0]["content"].startswith("You are a strict reviewer"):
-            bad = "WRONG" in _last_user(body)
-            names = re.findall(r"^- (\w+):", _last_user(body), re.MULTILINE)
+            bad = "WRONG" in last_user(body)
+            names = re.findall(r"^- (\w+):", last_user(body), re.MULTILINE)
             return json.dumps({"scores": {n: (2 if bad else 5) for n in names}, "rationale": "scripted"})
-        q = _last_user(body)
+        q = last_user(body)
         i = self.count(body)
         if "tie" in q:
             return f"Either way is fine ({i})."
@@ -253,7 +240,7 @@ class Roles:
         sys = msgs[0]["content"] if msgs[0]["role"] == "system" else ""
         if sys.startswith("You are a bank client"):
             role = "client"
-        elif "compliance reviewer" in _last_user(body):
+        elif "compliance reviewer" in last_user(body):
             role = "reviewer"
         else:
             role = "advisor"
@@ -274,7 +261,7 @@ class Roles:
                 return "This structured note will guarantee returns of 8%, you can't lose."
             return ("请问您的风险承受能力和投资期限？" if zh else
                     "What is your risk tolerance and investment horizon? Any fund can fall in value.") + f" ({said})"
-        bad = "guarantee" in _last_user(body).split("<<<", 1)[1]  # the transcript, not the rules
+        bad = "guarantee" in last_user(body).split("<<<", 1)[1]  # the transcript, not the rules
         return json.dumps({"verdict": "non_compliant" if bad else "compliant",
                            "issues": ["promised returns"] if bad else [], "rationale": "scripted review"})
 

@@ -201,6 +201,9 @@ BASE_SPECS = [
     {"spec_version": 1, "type": "program", "program": "x0 = 2 ** 3; ans = x0 % 3", "dsl": "python"},
     {"spec_version": 1, "type": "choice", "answer": ["A", "C"]}, {"spec_version": 1, "type": "exact", "answer": "up"},
     {"spec_version": 1, "type": "set", "answer": ["a", "b"]}, {"spec_version": 1, "type": "judge"},
+    {"spec_version": 1, "type": "judge", "checks": {"language": "en", "figures": [1198.0, 87], "cite": [1198.0],
+                                                    "risk_disclosure": True, "no_guarantee": True, "min_chars": 10,
+                                                    "verdict": ["not compliant"], "unit_scale": 1e6}},
     {"spec_version": 1, "type": "tool_env", "answer": NUMERIC, "gold_tools": ["calculator"]},
 ]
 

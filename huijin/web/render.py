@@ -9,6 +9,8 @@ from typing import Any
 
 from markupsafe import Markup
 
+from catalogs.schemas import loads_json_field as _load
+
 
 def text(s: Any) -> Markup:
     """Plain text, pre-wrapped, with pipe tables (``| a | b |`` lines) rendered as HTML tables."""
@@ -121,10 +123,4 @@ def value(k: str, v: Any) -> Markup:
     return Markup(escape("—" if v is None else str(v)))
 
 
-def _load(v: Any) -> Any:
-    if isinstance(v, str) and v[:1] in "[{":
-        try:
-            return json.loads(v)
-        except ValueError:
-            return v
     return v

@@ -78,7 +78,10 @@ def validate_checks(checks: Any) -> str | None:
 
 
 def _finite(x: Any) -> bool:
-    return not isinstance(x, bool) and isinstance(x, (int, float)) and math.isfinite(x)
+    try:
+        return not isinstance(x, bool) and isinstance(x, (int, float)) and math.isfinite(x)
+    except OverflowError:  # 10**400
+        return False
 
 
 def stated_figures(text: str, unit_scale: float | None = None) -> list[float]:

@@ -156,7 +156,12 @@ def _short(v: Any) -> str:
 
 
 def _finite_number(v: Any) -> bool:
-    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int beyond float range (10**400) is no usable number either
+        return False
 
 
 def _tolerance(spec: dict[str, Any], field: str) -> None:

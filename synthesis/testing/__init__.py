@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["FakeOpenAIServer", "Scripted", "default_reply", "example_for_schema"]
+__all__ = ["FakeOpenAIServer", "RepeatCounter", "Scripted", "default_reply", "example_for_schema", "last_user"]
 
 
 def __getattr__(name: str) -> Any:

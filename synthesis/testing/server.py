@@ -61,6 +61,29 @@ def default_reply(body: dict[str, Any]) -> Scripted:
     return Scripted(f"Echo: {last[:60]}\nAnswer: {digest}")
 
 
+def last_user(body: dict[str, Any]) -> str:
+    """The last user message of a request body (what a scripted responder usually reacts to)."""
+    return next((m.get("content") or "" for m in reversed(body["messages"]) if m["role"] == "user"), "")
+
+
+class RepeatCounter:
+    """Tells identical request bodies apart (k samples of one prompt) by how often each was seen before;
+    thread-safe, as the server answers concurrently."""
+
+    def __init__(self) -> None:
+        import threading
+        from collections import Counter
+
+        self.lock = threading.Lock()
+        self.seen: Counter[str] = Counter()
+
+    def count(self, body: dict[str, Any]) -> int:
+        key = json.dumps(body["messages"], sort_keys=True)
+        with self.lock:
+            self.seen[key] += 1
+            return self.seen[key] - 1
+
+
 def example_for_schema(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> Any:
     """A value that satisfies a (simple) JSON schema: first enum value, empty strings, zeros."""
     defs = defs if defs is not None else schema.get("$defs", {})
