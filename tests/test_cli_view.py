@@ -139,7 +139,10 @@ def _complete(words: str, cword: int, store: Path | None = None) -> list[str]:
 
 @pytest.mark.skipif(not HUIJIN.exists(), reason="the huijin script is not installed beside this interpreter")
 def test_shell_completion(two_versions: Path) -> None:
-    p = subprocess.run([str(HUIJIN), "--show-completion", "bash"], capture_output=True, text=True, timeout=120)
+    # the script as `eval "$(_HUIJIN_COMPLETE=source_bash huijin)"` sources it: `--show-completion` would detect the
+    # shell from the process tree, which under make/pytest finds sh (or nothing) instead of bash
+    env = {**os.environ, "_HUIJIN_COMPLETE": "source_bash"}
+    p = subprocess.run([str(HUIJIN)], env=env, capture_output=True, text=True, timeout=120)
     assert "complete -o default -F _huijin_completion huijin" in p.stdout
     assert _complete("huijin cat", 1) == ["catalog"]
     assert {"head", "diff", "serve"} <= set(_complete("huijin catalog ", 2))
