@@ -120,7 +120,33 @@ class _Server(ThreadingHTTPServer):
         self.handler_errors += 1
 
 
-class FakeOpenAIServer:
+class BackgroundServer:
+    """An HTTP server (``self._httpd``, on 127.0.0.1) answering from a daemon thread; ``with`` starts and stops it.
+    Shared by the fake teacher and the generation test server (``training.generation.testserver``)."""
+
+    _httpd: ThreadingHTTPServer
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+    def start(self):  # returns self, of the subclass' type
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+class FakeOpenAIServer(BackgroundServer):
     def __init__(self, responder: Responder | None = None, latency: float = 0.0, jitter: float = 0.0,
                  slow_every: int = 0, slow_latency: float = 1.0, retry_after: float = 0.05, seed: int = 0,
                  api_key: str | None = None, port: int = 0) -> None:
@@ -140,25 +166,6 @@ class FakeOpenAIServer:
         self._thread: threading.Thread | None = None
 
     # -- control -------------------------------------------------------------------------------
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
-
-    def start(self) -> FakeOpenAIServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def __enter__(self) -> FakeOpenAIServer:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
     def enqueue(self, *faults: str) -> None:
         """The next len(faults) requests (in arrival order) get these faults."""
         with self._lock:

@@ -23,6 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from synthesis.testing.server import BackgroundServer
+
 
 class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # bursts of concurrent requests otherwise fail with connection errors
@@ -30,7 +32,7 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-class ModelServer:
+class ModelServer(BackgroundServer):
     def __init__(self, model_dir: str | Path, port: int = 0, served_name: str | None = None) -> None:
         from transformers import AutoTokenizer
 
@@ -52,25 +54,6 @@ class ModelServer:
         from transformers import AutoModelForCausalLM
 
         return AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
-
-    def start(self) -> ModelServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def __enter__(self) -> ModelServer:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
     # -- work ------------------------------------------------------------------------------------
     def reload(self, path: str, version: int | None = None) -> dict[str, Any]:
