@@ -156,6 +156,8 @@ class CatalogIndex:
     # -- registration --------------------------------------------------------------------------
     def register_versions(self, items: Iterable[tuple[Manifest, str]], con: duckdb.DuckDBPyConnection) -> None:
         """Insert versions (manifest, path relative to the store root) inside an open write transaction."""
+        from .artifacts import artifact_path, artifact_sha256  # here, once: artifacts import the writer stack
+
         vrows, srows, lrows, strows, arows, drows = [], [], [], [], [], []
         for m, path in items:
             drows.append((m.name, m.kind, m.created_at))
@@ -169,8 +171,6 @@ class CatalogIndex:
             for stat, counts in [*m.stats.items(), ("drop", m.drops), ("quarantine", m.quarantined)]:
                 strows += [(m.name, m.version, stat, str(k), int(v)) for k, v in counts.items()]
             if m.kind == "artifact":  # a folder artifact: its folder and the hash of all its files
-                from .artifacts import artifact_path, artifact_sha256
-
                 arows.append(
                     (m.name, m.version, m.extra.get("artifact_kind"), artifact_path(m, path), artifact_sha256(m),
                      m.bytes, json.dumps(m.extra.get("metrics", {}), sort_keys=True), m.created_at)

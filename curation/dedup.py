@@ -94,6 +94,8 @@ class LabelledCluster(PipelineStep):
                         if pair in seen:
                             continue
                         seen.add(pair)
+                        if find((f1, d1)) == find((f2, d2)):
+                            continue  # already one cluster: verifying the pair could not change it
                         if check is None or check((f1, d1), (f2, d2)):
                             union((f1, d1), (f2, d2))
             if self.exact:

@@ -62,17 +62,19 @@ def build_executors(plan: Any, executor: str = "local", workers: int = 1, loggin
     if executor not in EXECUTORS:
         raise ValueError(f"executor {executor!r}: expected one of {EXECUTORS}")
     logs = Path(logging_dir or plan.work_dir / "logs")
+    # only a resumed plan may skip tasks: a reused work or log folder of a fresh run holds another run's completions
+    resume = bool(getattr(plan, "resumed", False))
     out: list[Any] = []
     for st in plan.stages:
         kw = {"pipeline": st.pipeline, "tasks": st.tasks, "logging_dir": str(logs / st.name)}
         if executor == "local":
             from datatrove.executor import LocalPipelineExecutor
 
-            out.append(LocalPipelineExecutor(**kw, workers=min(workers, st.tasks), skip_completed=True))
+            out.append(LocalPipelineExecutor(**kw, workers=min(workers, st.tasks), skip_completed=resume))
         elif executor == "ray":
             from datatrove.executor.ray import RayPipelineExecutor
 
-            out.append(RayPipelineExecutor(**kw, workers=min(workers, st.tasks), skip_completed=True,
+            out.append(RayPipelineExecutor(**kw, workers=min(workers, st.tasks), skip_completed=resume,
                                            cpus_per_task=1, mem_per_cpu_gb=opts.get("mem_per_cpu_gb", 0.25)))
         else:
             from datatrove.executor.slurm import SlurmPipelineExecutor

@@ -162,9 +162,6 @@ def _owner_pid(staging: Path) -> int | None:
     return pid if isinstance(pid, int) else None
 
 
-    return True
-
-
 def plan_run(recipe: str | Path | dict | Recipe, inputs: list[str], name: str | None = None, store: Any = None,
              work_dir: str | Path | None = None, tasks: int = 1, against: list[str] | None = None,
              reader_options: dict[str, Any] | None = None, resume: bool = True, drop_samples: int = SAMPLES) -> Plan:

@@ -48,11 +48,13 @@ def expand_inputs(inputs: Iterable[str], store_root: str | None = None, text_in_
             continue
         p = Path(item)
         if p.is_dir():
-            files = sorted(str(f) for f in p.rglob("*") if f.is_file() and file_format(str(f)))
-            notes = [f for f in files if file_format(f) == "text" and not text_in_folders]
-            if skipped is not None:
-                skipped += notes
-            out += [(file_format(f), f) for f in files if f not in notes]  # type: ignore[misc]
+            for f in sorted(str(f) for f in p.rglob("*") if f.is_file()):
+                fmt = file_format(f)
+                if fmt == "text" and not text_in_folders:
+                    if skipped is not None:
+                        skipped.append(f)
+                elif fmt:
+                    out.append((fmt, f))
         elif p.is_file():
             fmt = file_format(item)
             if fmt is None:

@@ -59,7 +59,7 @@ class OneLineErrors(TyperGroup):
                 _one_line(f"{e.format_message()}{_help_hint(e)}")
                 raise typer.Exit(e.exit_code) from None
             quiet.log_exception(e)  # the full traceback goes to --log-file, if one is open
-            if _verbose or "--verbose" in sys.argv[1:] or os.environ.get("HUIJIN_VERBOSE", "") not in ("", "0"):
+            if _verbose or quiet.verbose_requested():
                 raise
             from rich.markup import escape
 

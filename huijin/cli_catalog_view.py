@@ -150,9 +150,6 @@ def _pretty(r: dict, width: int):
     return Group(*parts)
 
 
-    return v
-
-
 def _cut(s: str, width: int) -> str:
     return s if len(s) <= width else s[:width] + f" … (+{len(s) - width} chars)"
 

@@ -59,11 +59,11 @@ def parse_sets(items: Sequence[str], nest: bool = True) -> dict[str, Any]:
 
 
 def nearest(key: str, valid: Iterable[str]) -> str | None:
-    """The closest valid name to a misspelled ``key`` (difflib), or None."""
-    import difflib
+    """The closest valid name to a misspelled ``key`` (one rule: ``training.config_keys.nearest``)."""
+    # imported here: the CLI starts without the training package
+    from training.config_keys import nearest as _nearest
 
-    near = difflib.get_close_matches(key, sorted(valid), n=1, cutoff=0.6)
-    return near[0] if near else None
+    return _nearest(key, valid)
 
 
 def print_json(obj: Any) -> None:

@@ -36,6 +36,14 @@ _log_file: TextIO | None = None
 _file_handler: logging.Handler | None = None
 
 
+def _once(record: logging.LogRecord) -> bool:
+    """Let a record through the file handler the first time only."""
+    if getattr(record, "_huijin_logged", False):
+        return False
+    record._huijin_logged = True  # type: ignore[attr-defined]
+    return True
+
+
 def verbose_requested(argv: list[str] | None = None) -> bool:
     argv = sys.argv[1:] if argv is None else argv
     return "--verbose" in argv or os.environ.get("HUIJIN_VERBOSE", "") not in ("", "0")
@@ -53,6 +61,7 @@ def configure(verbose: bool, log_file: str | None = None) -> None:
         _file_handler = logging.StreamHandler(_log_file)
         _file_handler.setLevel(logging.INFO)
         _file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        _file_handler.addFilter(_once)  # attached to the root and to chatty loggers: a propagating record comes twice
         root = logging.getLogger()
         root.addHandler(_file_handler)
         root.setLevel(min(root.level or logging.WARNING, logging.INFO))

@@ -28,6 +28,22 @@ def shared_data() -> Path:
     return SHARED
 
 
+@pytest.fixture
+def arith_tasks(store) -> str:
+    """An ``rl`` version of six "What is a plus a+1?" tasks (numeric specs) and one judge task (unscorable offline),
+    for the rejection-sampling tests."""
+    from synthesis.generators.records import provenance, rl_record
+
+    recs = [rl_record([{"role": "user", "content": f"What is {a} plus {a + 1}? Put the answer in \\boxed{{}}."}],
+                      {"spec_version": 1, "type": "numeric", "answer": 2 * a + 1}, "general_retention/reasoning/math",
+                      "en", provenance("test", "t")) for a in range(1, 7)]
+    recs.append(rl_record([{"role": "user", "content": "Judge me"}], {"spec_version": 1, "type": "judge"}, None,
+                          "en", provenance("test", "t")))
+    with store.writer("arith", kind="rl") as w:
+        w.write(recs)
+    return w.manifest.ref
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """One `huijin demo --quick` per session (shared by the notebook, web viewer and quiet-output tests):

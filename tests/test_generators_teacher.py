@@ -256,21 +256,8 @@ def test_dialogues_rules_and_judge(teacher, store):
     assert {r["lang"] for r in recs} == {"en", "zh"}
 
 
-def _arith_tasks(store, n=6):
-    from synthesis.generators.records import provenance, rl_record
-
-    recs = [rl_record([{"role": "user", "content": f"What is {a} plus {a + 1}? Put the answer in \\boxed{{}}."}],
-                      {"spec_version": 1, "type": "numeric", "answer": 2 * a + 1}, "general_retention/reasoning/math",
-                      "en", provenance("test", "t")) for a in range(1, n + 1)]
-    recs.append(rl_record([{"role": "user", "content": "Judge me"}], {"spec_version": 1, "type": "judge"}, None,
-                          "en", provenance("test", "t")))
-    with store.writer("arith", kind="rl") as w:
-        w.write(recs)
-    return w.manifest.ref
-
-
-def test_rejection_sampling_pass_at_k(teacher, store):
-    ref = _arith_tasks(store)
+def test_rejection_sampling_pass_at_k(teacher, store, arith_tasks):
+    ref = arith_tasks
     rep = run({"generator": "rejection_sampling", "tasks": ref, "k": 4, "keep_per_task": 2,
                "outputs": {"sft": "r-sft", "rl": "r-rl"}}, store, endpoint=ep(teacher))
     _adds_up(rep)

@@ -15,12 +15,6 @@ import pytest
 from synthesis.generators import run
 from synthesis.testing import FakeOpenAIServer, RepeatCounter, Scripted, last_user
 
-
-class Counting(RepeatCounter):
-    """Identical bodies (k samples of one prompt) are told apart by how often each was seen."""
-
-
-
 # -- 2. reasoning traces ------------------------------------------------------------------------------------------
 
 def test_teacher_keeps_reasoning_apart_from_the_answer(tmp_path):
@@ -97,20 +91,8 @@ def test_sft_renders_traces_in_the_thinking_format_only_when_asked(store, tiny_t
 
 # -- 3. preference pairs ----------------------------------------------------------------------------------------------
 
-def _arith_tasks(store, n=6):
-    from synthesis.generators.records import provenance, rl_record
 
-    recs = [rl_record([{"role": "user", "content": f"What is {a} plus {a + 1}? Put the answer in \\boxed{{}}."}],
-                      {"spec_version": 1, "type": "numeric", "answer": 2 * a + 1}, "general_retention/reasoning/math",
-                      "en", provenance("test", "t")) for a in range(1, n + 1)]
-    recs.append(rl_record([{"role": "user", "content": "Judge me"}], {"spec_version": 1, "type": "judge"}, None,
-                          "en", provenance("test", "t")))
-    with store.writer("arith", kind="rl") as w:
-        w.write(recs)
-    return w.manifest.ref
-
-
-class Solver(Counting):
+class Solver(RepeatCounter):
     """R1-style solutions: the trace in reasoning_content, the answer in content. Task a is solved on even samples
     (a % 3 != 0) or never after the first sample (a % 3 == 0); task 6 is always solved. Wrong traces mention
     the right number, so a verifier that read the trace would be fooled."""
@@ -128,10 +110,10 @@ def _adds_up(rep):
         assert o["inputs"] == o["kept"] + o["dropped"] + o["quarantined"], o
 
 
-def test_rejection_sampling_keeps_traces_and_pairs_verified_with_failed(store):
+def test_rejection_sampling_keeps_traces_and_pairs_verified_with_failed(store, arith_tasks):
     from synthesis.rewards import score
 
-    ref = _arith_tasks(store)
+    ref = arith_tasks
     with FakeOpenAIServer(Solver()) as srv:
         rep = run("rejection_sampling", store, endpoint=srv.endpoint(), overrides={  # the shipped recipe
             "tasks": ref, "k": 4, "keep_per_task": 2, "outputs": {"sft": "r-sft", "rl": "r-rl", "pref": "r-pref"}})
@@ -161,7 +143,7 @@ def test_rejection_sampling_keeps_traces_and_pairs_verified_with_failed(store):
     assert all(s["messages"][-1]["reasoning_content"] is None for s in store.iter_records(plain.manifests["sft"]))
 
 
-class PairTeacher(Counting):
+class PairTeacher(RepeatCounter):
     """Answers that alternate good / WRONG / good again (a tie) per prompt; a judge that marks WRONG down."""
 
     def __call__(self, body):

@@ -50,9 +50,15 @@ def known_keys() -> set[str]:
     return keys - set(STAGES) - {"common"}
 
 
-def _suggest(key: str, valid: Iterable[str]) -> str:
+def nearest(key: str, valid: Iterable[str]) -> str | None:
+    """The closest valid name to a misspelled ``key`` (difflib), or None."""
     near = difflib.get_close_matches(key, sorted(valid), n=1, cutoff=0.6)
-    return f"; did you mean {near[0]!r}?" if near else ""
+    return near[0] if near else None
+
+
+def _suggest(key: str, valid: Iterable[str]) -> str:
+    near = nearest(key, valid)
+    return f"; did you mean {near!r}?" if near else ""
 
 
 def check_keys(overrides: dict[str, Any], origin: str = "--set") -> None:

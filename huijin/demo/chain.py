@@ -148,7 +148,7 @@ def step_holdout_tasks(s: DemoState) -> None:
     (split by ``meta.context_id``, so sibling questions about one table land on the same side)."""
     from training.holdout import split_holdout
 
-    for key in ("rl", "sft", "agentic_rl", "agentic_sft", "general_rl", "general_sft"):
+    for key in ("rl", "sft", "agentic_rl", "agentic_sft", "general_rl"):
         train, held = split_holdout(s.store, s.refs[key], HOLDOUT, key="meta.context_id|id")
         s.refs[f"{key}_train"], s.refs[f"{key}_heldout"] = train.ref, held.ref
     s.notes.append(f"held-out tasks: {s.refs['rl_heldout']}, {s.refs['agentic_rl_heldout']}")

@@ -121,6 +121,3 @@ def value(k: str, v: Any) -> Markup:
     if isinstance(v, list):
         return Markup(f"<pre>{escape(json.dumps(v, ensure_ascii=False, indent=1, default=str))}</pre>")
     return Markup(escape("—" if v is None else str(v)))
-
-
-    return v

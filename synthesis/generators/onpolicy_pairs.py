@@ -60,6 +60,10 @@ def generate(run: RunContext) -> None:
     k = int(cfg.get("k", 4))
     if k < 2:
         raise SynthRecipeError(f"recipe {run.recipe_name!r}: k must be at least 2 (two samples make a pair)")
+    temperature, max_new = float(cfg.get("temperature", 1.0)), int(cfg.get("max_new_tokens", 64))
+    if temperature <= 0 or max_new < 1:  # sampling needs both; transformers would fail deep inside generate
+        raise SynthRecipeError(f"recipe {run.recipe_name!r}: temperature must be > 0 and max_new_tokens ≥ 1 "
+                               f"(got {temperature}, {max_new})")
     out = run.outputs.open("pref", run.output_name("pref"), "pref", parents=[m.ref])
     tasks = []
     for rec in run.store.iter_records(m):
@@ -74,8 +78,7 @@ def generate(run: RunContext) -> None:
         else:
             tasks.append(rec)
     prompts = [[{k2: v for k2, v in msg.items() if v is not None} for msg in r["prompt"]] for r in tasks]
-    texts = sample(model_dir, prompts, k, int(cfg.get("max_new_tokens", 64)), float(cfg.get("temperature", 1.0)),
-                   int(cfg.get("seed", run.seed)))
+    texts = sample(model_dir, prompts, k, max_new, temperature, int(cfg.get("seed", run.seed))) if tasks else []
     checkpoint = f"checkpoint:{model_dir.name}"
     for rec, prompt, group in zip(tasks, prompts, texts, strict=True):
         results = [score(rec["reward_spec"], t) for t in group]

@@ -190,7 +190,9 @@ def offline_score(spec: dict[str, Any], completion: Any) -> tuple[float | None, 
     """A judge spec scored without a judge: its programmatic ``checks``, or None when it has none."""
     if not spec.get("checks"):
         return None, "judge needs an endpoint: none configured, and the spec has no offline checks"
-    from .rubric_checks import completion_text, score_checks
+    from synthesis.rewards.extract import completion_text
+
+    from .rubric_checks import score_checks
 
     value, failed = score_checks(spec["checks"], completion_text(completion))
     return value, "offline checks: " + (f"failed {', '.join(failed)}" if failed else "all passed")

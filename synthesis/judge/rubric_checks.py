@@ -109,13 +109,12 @@ def score_checks(checks: dict[str, Any], text: str) -> tuple[float, list[str]]:
         results["min_chars"] = float(len(body) >= int(checks["min_chars"]))
     if checks.get("language"):
         results["language"] = float(script_of(body) == checks["language"])
-    unit_scale = checks.get("unit_scale")
+    stated = stated_figures(body, checks.get("unit_scale")) if checks.get("figures") or checks.get("cite") else []
     if checks.get("figures"):
-        stated = stated_figures(body, unit_scale)
         figs = [float(f) for f in checks["figures"]]
         results["figures"] = sum(_matches(x, figs) for x in stated) / len(stated) if stated else 1.0
     if checks.get("cite"):
-        results["cite"] = float(any(_matches(x, [float(c) for c in checks["cite"]]) for x in stated_figures(body, unit_scale)))
+        results["cite"] = float(any(_matches(x, [float(c) for c in checks["cite"]]) for x in stated))
     if checks.get("risk_disclosure"):
         results["risk_disclosure"] = float(bool(RISK_DISCLOSURE.search(body)))
     if checks.get("no_guarantee"):
@@ -130,17 +129,3 @@ def score_checks(checks: dict[str, Any], text: str) -> tuple[float, list[str]]:
     if gate and results[gate] < 1.0:
         return 0.0, failed
     return sum(results.values()) / len(results), failed
-
-
-def completion_text(completion: Any) -> str:
-    """The assistant's text: a string, a message, or the last assistant message of a list."""
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, dict):
-        c = completion.get("content")
-        return c if isinstance(c, str) else ""
-    if isinstance(completion, (list, tuple)):
-        for m in reversed(completion):
-            if isinstance(m, dict) and m.get("role", "assistant") == "assistant" and isinstance(m.get("content"), str):
-                return m["content"]
-    return ""

@@ -47,7 +47,7 @@ def extract_answer(completion: str | list | dict | None) -> tuple[str | None, st
     """``(answer_text, method)``; method is ``boxed``, ``answer_tag``, ``answer_line`` or ``none``.
 
     A chat completion given as messages uses the last assistant message's content."""
-    text = _completion_text(completion)
+    text = completion_text(completion)
     if not text:
         return None, "none"
     if len(text) > MAX_COMPLETION:
@@ -69,7 +69,7 @@ def extract_answer(completion: str | list | dict | None) -> tuple[str | None, st
     return None, "none"
 
 
-def _completion_text(completion: str | list | dict | None) -> str:
+def completion_text(completion: str | list | dict | None) -> str:
     """The text to read an answer from; anything that is not text or messages has none (never an error)."""
     if isinstance(completion, str):
         return completion
