@@ -67,14 +67,9 @@ class DPOStage(Stage):
 
 
 def _reduce(values: list[float], world: int) -> list[float]:
-    if world == 1:
-        return values
-    import torch
-    import torch.distributed as dist
+    from .engine import sum_over_ranks
 
-    t = torch.tensor(values, dtype=torch.float64)
-    dist.all_reduce(t)
-    return t.tolist()
+    return values if world == 1 else sum_over_ranks(values)
 
 
 class DPOSteps(StageSteps):

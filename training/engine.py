@@ -246,3 +246,19 @@ def load_model(path: str | Path):
     model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype, **kw)
     model.config.use_cache = False
     return model
+
+
+def sum_over_ranks(values: list[float], device: Any = None) -> list[float]:
+    """Element-wise sum of ``values`` over the ranks (the values as they are on one rank). The tensor goes to
+    ``device``, or to this rank's GPU under NCCL, which takes no CPU tensors (gloo does)."""
+    import torch.distributed as dist
+
+    if not (dist.is_initialized() and dist.get_world_size() > 1):
+        return values
+    import torch
+
+    if device is None and dist.get_backend() == "nccl":
+        device = torch.device("cuda", torch.cuda.current_device())
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()

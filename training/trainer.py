@@ -30,13 +30,9 @@ def forward_loss_sum(engine, batch: dict):
 
 
 def _all_reduce(values: list[float], device) -> list[float]:
-    import torch
-    import torch.distributed as dist
+    from .engine import sum_over_ranks
 
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    if dist.is_initialized() and dist.get_world_size() > 1:
-        dist.all_reduce(t)
-    return t.tolist()
+    return [float(v) for v in sum_over_ranks(values, device)]
 
 
 def _targets(batch: dict) -> int:

@@ -131,7 +131,10 @@ class WeightSync:
         except httpx.HTTPError as e:
             raise BackendError(f"generation server {self.server.root}{route}: {e}") from e
         ok = resp.status_code == 200
-        data = resp.json() if ok else {}
+        try:
+            data = resp.json() if ok else {}
+        except ValueError:  # 200 with a body that is not JSON: judged by the status alone
+            data = {}
         if not ok or data.get("success") is False:
             raise BackendError(f"generation server {self.server.root}{route} refused the weights at {path}: "
                                f"HTTP {resp.status_code} {resp.text[:300]}")

@@ -38,14 +38,9 @@ def _dist_helpers(world: int):
 
 
 def _sum_over_ranks(values: list[float], world: int) -> list[float]:
-    if world == 1:
-        return values
-    import torch
-    import torch.distributed as dist
+    from ..engine import sum_over_ranks
 
-    t = torch.tensor(values, dtype=torch.float64)
-    dist.all_reduce(t)
-    return t.tolist()
+    return values if world == 1 else sum_over_ranks(values)
 
 
 def global_metrics(m: dict, rolled: list, trained: list, group_size: int, world: int) -> dict:
@@ -222,7 +217,9 @@ class RLSteps(StageSteps):
 
     def finish(self, history: list[dict[str, Any]]) -> dict[str, Any]:
         dead = sum(map(no_signal, history))
-        if history and dead == len(history) and not self.rc.allow_no_signal:
+        # rank 0 holds the whole history (other ranks only the steps since a resume): it decides for all
+        fail = self.rank == 0 and bool(history) and dead == len(history) and not self.rc.allow_no_signal
+        if _sum_over_ranks([float(fail)], self.world)[0] > 0:
             r = _mean(h["reward_mean"] for h in history)
             raise NoSignalError(
                 f"RL stage had no signal: in all {dead} steps every group's samples scored the same (mean reward "
