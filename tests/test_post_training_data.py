@@ -289,3 +289,43 @@ def test_role_dialogues_separate_calls_and_the_reviewers_label(store):
                       "keep": "compliant", "outputs": {"sft": "roles-ok"}}, store, endpoint=srv.endpoint())
     _adds_up(strict)
     assert strict.outputs["sft"]["dropped"] == {"review:non_compliant": rep.stats["review_verdicts"]["non_compliant"]}
+
+
+class CitingRoles(Roles):
+    """An advisor that answers from its product sheet: each turn cites one product and its risk level, read from
+    the system prompt it was sent (a fact it saw, never one it made up)."""
+
+    def __call__(self, body):
+        reply = super().__call__(body)
+        msgs = body["messages"]
+        if msgs[0]["role"] != "system" or msgs[0]["content"].startswith("You are a bank client"):
+            return reply  # client and reviewer calls
+        sheet = re.findall(r"([A-Za-z][A-Za-z -]+?) \((R[1-5])", msgs[0]["content"])
+        name, level = sheet[len(msgs) % len(sheet)] if sheet else ("a product", "an unknown level")
+        return f"{reply} For example, the {name.strip()} is rated {level}."
+
+
+def test_role_dialogue_records_carry_what_the_advisor_saw(store):
+    """The stored SFT record's prompt side is exactly what the advisor was sent at each of its turns (policy and
+    product sheet included), so every product and risk level an answer cites is in the prompt it is trained on."""
+    roles = CitingRoles()
+    with FakeOpenAIServer(roles) as srv:
+        rep = run("role_dialogues", store, endpoint=srv.endpoint(), overrides={
+            "dialogues": 6, "max_turns": 3, "seed": 0, "outputs": {"sft": "roles-cite"}})
+    recs = list(store.iter_records(rep.manifests["sft"]))
+    assert len(recs) == 6 and {r["lang"] for r in recs} == {"en", "zh"}
+    advisor_prompts = [[{"role": m["role"], "content": m["content"]} for m in body["messages"]]
+                       for role, body in roles.calls if role == "advisor"]
+    for r in recs:
+        msgs = [{"role": m["role"], "content": m["content"]} for m in r["messages"]]
+        prompt_side = msgs[0]["content"]
+        for fact in ("Treasury money-market fund (R1)", "short-term bond fund (R2)", "balanced fund (R3)",
+                     "broad equity index fund (R4)", "structured note", "R5 highest"):
+            assert fact in prompt_side, (fact, prompt_side)
+        cited = [re.search(r"the (.+?) is rated (R[1-5])\.", m["content"]) for m in msgs if m["role"] == "assistant"]
+        assert cited and all(cited)
+        for c in cited:  # the product and its level, as the sheet in the record's prompt states them
+            assert f"{c.group(1)} ({c.group(2)}" in prompt_side
+        for k, m in enumerate(msgs):  # each advisor turn was generated from exactly the record's prefix
+            if m["role"] == "assistant":
+                assert msgs[:k] in advisor_prompts, (r["id"], k)

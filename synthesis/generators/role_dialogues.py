@@ -6,7 +6,8 @@ by the role that speaks, with that role's own persona and knowledge and nothing 
 - the **client** knows only their private situation (age, income, goal, risk tolerance, horizon) and what the
   advisor said; they decide when they are satisfied (a reply starting with ``[SATISFIED]``);
 - the **advisor** knows the firm's policy and product sheet (products with their risk levels), never the client's
-  private facts unless the client said them;
+  private facts unless the client said them; the stored SFT record is the advisor's side, so its system turn is
+  exactly the advisor's (``advisor_system``): every product and risk level an answer cites is in its prompt;
 - the **compliance reviewer**, after the dialogue, reads the transcript with the rules and gives a structured
   verdict (``compliant`` / ``needs_revision`` / ``non_compliant``, issues, rationale), kept as the record's label.
 
@@ -75,12 +76,19 @@ def client_request(sc: dict[str, Any], turns: list[dict[str, str]]):
     return Request(msgs, meta={"role": "client"})
 
 
+def advisor_system(sc: dict[str, Any]) -> str:
+    """Everything the advisor is shown besides the client's turns: the firm's policy and the product sheet.
+
+    One place, because the stored SFT record must carry exactly this: an advisor turn that cites a product's
+    risk level is only learnable if that fact is in the prompt the model is trained on."""
+    return f"{POLICY_ZH if sc['lang'] == 'zh' else POLICY}\n{PRODUCTS}"
+
+
 def advisor_request(sc: dict[str, Any], turns: list[dict[str, str]]):
     """The advisor's next reply: the firm's policy and product sheet, and what the client said."""
     from synthesis.teachers import Request
 
-    policy = POLICY_ZH if sc["lang"] == "zh" else POLICY
-    return Request([{"role": "system", "content": f"{policy}\n{PRODUCTS}"}] + turns, meta={"role": "advisor"})
+    return Request([{"role": "system", "content": advisor_system(sc)}] + turns, meta={"role": "advisor"})
 
 
 def review_request(sc: dict[str, Any], turns: list[dict[str, str]]):
@@ -160,7 +168,7 @@ def generate(run: RunContext) -> None:
         if keep == "compliant" and review["verdict"] != "compliant":
             out.drop(f"review:{review['verdict']}")
             continue
-        messages = [system(POLICY_ZH if sc["lang"] == "zh" else POLICY)] + st["turns"]
+        messages = [system(advisor_system(sc))] + st["turns"]  # the record's prompt is what the advisor saw
         meta = {"domain": sc["domain"], "topic": sc["topic"], "persona": sc["persona"], "profile": sc["profile"],
                 "lang": sc["lang"], "ended": st["ended"], "advisor_turns": st["calls"]["advisor"],
                 "client_closing": st["closing"], "review": review, "rule_flags": check_dialogue(messages),
