@@ -162,21 +162,44 @@ def test_failed_rows_are_cached_and_asked_again_by_a_later_run(server, tmp_path)
     assert r.run(reqs(1, prefix="b"))[0].ok and server.n_requests == 4  # …and asked again on demand
 
 
-def test_sliding_window_is_not_lock_step(tmp_path):
-    slow_ids = {"q3"}
+def test_sliding_window_is_not_lock_step():
+    """While one slow request holds its slot, the other slots keep taking new requests.
+
+    No wall-clock bound (it flaked under load): the fake server holds the slow request ``q3`` until every other
+    request has *started*, and records whether it was released that way. A sliding window of 8 does that — the 7
+    free slots work through all 63 others while ``q3`` waits. A lock-step client (batches of 8, the next batch
+    only after the whole batch is done) cannot: ``q8`` onwards would start only after ``q3`` finished, so the
+    gate is never opened, ``q3`` is let go by the give-up wait instead and ``released_by_others`` stays False
+    (checked by running this test against a lock-step ``map``). The give-up wait only bounds how long a broken
+    client takes to fail; a correct one never reaches it."""
+    import threading
+
+    n, slow = 64, "q3"
+    lock, gate = threading.Lock(), threading.Event()
+    order: list[tuple[str, str]] = []  # ("start" | "end", request) in the order the server saw them
+    released_by_others: list[bool] = []
 
     def responder(body):
         last = body["messages"][-1]["content"]
-        return Scripted(f"Answer: {last}", delay=1.0 if last in slow_ids else 0.05)
+        with lock:
+            order.append(("start", last))
+            if sum(1 for ev, q in order if ev == "start" and q != slow) == n - 1:
+                gate.set()  # every other request has started while the slow one is still held
+        if last == slow:
+            released_by_others.append(gate.wait(timeout=30))
+            with lock:
+                order.append(("end", slow))
+        return Scripted(f"Answer: {last}", delay=0)
 
     with FakeOpenAIServer(responder=responder) as srv:
-        c = client_for(srv, max_concurrency=8)
-        t0 = time.monotonic()
-        c.run(reqs(64))
-        took = time.monotonic() - t0
-        # lock-step batches of 8 would take >= 1.0 + 7 * 0.05; the window keeps the 7 other slots busy
-        assert took < 1.3, took
-        assert 7 <= srv.peak_in_flight <= 8
+        c = client_for(srv, max_concurrency=8, timeout=120)  # the client never times the held request out
+        out = c.run(reqs(n))
+        assert all(r.ok for r in out) and srv.n_requests == n
+        assert 2 <= srv.peak_in_flight <= 8  # the window never exceeds the endpoint's concurrency
+    assert released_by_others == [True]
+    # every other request, q8-q63 included (a lock-step client's later batches), started before q3 finished
+    before_slow_end = {q for ev, q in order[:order.index(("end", slow))] if ev == "start"}
+    assert before_slow_end == {f"q{i}" for i in range(n)}
 
 
 def test_adaptive_concurrency_backs_off_on_errors(tmp_path):
@@ -298,6 +321,41 @@ def test_error_texts_never_carry_the_key(monkeypatch):
         monkeypatch.setattr(mod, "_msg", lambda e: srv_msg)
         (r,) = c.run(reqs(1))
         assert not r.ok and key not in r.error and "***" in r.error
+
+
+def test_preflight_error_never_carries_the_key(monkeypatch):
+    """The preflight's 401 text goes through the client's own scrubber: a server that echoes the refused key
+    (as OpenAI's "Incorrect API key provided: sk-...") does not put it in the error."""
+    import httpx
+    import openai
+
+    import synthesis.teachers.preflight as pre
+    from synthesis.teachers import Endpoint
+    from synthesis.teachers.client import key_scrubber
+
+    key = "sk-echoed-secret-0123456789"
+    monkeypatch.setenv("HUIJIN_TEST_ECHO_KEY", key)
+
+    class EchoingOpenAI:  # GET /models answered 401 with the key it was sent, as the real API does
+        def __init__(self, api_key: str, **kw) -> None:
+            self.models = self
+            self.api_key = api_key
+
+        def list(self):
+            text = f"Incorrect API key provided: {self.api_key}"
+            resp = httpx.Response(401, request=httpx.Request("GET", "http://127.0.0.1:9/v1/models"))
+            raise openai.AuthenticationError(text, response=resp, body={"error": {"message": text}})
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(pre.openai, "OpenAI", EchoingOpenAI)
+    ep = Endpoint(name="echo", base_url="http://127.0.0.1:9/v1", model="m", api_key_env="HUIJIN_TEST_ECHO_KEY")
+    with pytest.raises(TeacherError, match=r"'echo'.*401 Incorrect API key provided: \*\*\*.*HUIJIN_TEST_ECHO_KEY"):
+        pre.preflight(ep)
+    for k, text, want in [(key, f"bad {key}!", "bad ***!"), ("EMPTY", "EMPTY reply", "EMPTY reply"),
+                          ("sk-abc", "no key here", "no key here")]:
+        assert key_scrubber(k)(text) == want
 
 
 def test_default_replies_satisfy_schema_constraints():

@@ -76,14 +76,17 @@ class RunContext:
             raise SynthRecipeError(f"recipe {self.recipe_name!r} needs '{key}: NAME@N' (a catalog version)")
         return self.store.resolve(str(ref)).ref
 
-    def input_manifest(self, key: str, kind: str) -> Manifest:
-        """The recipe's input version under ``key``, resolved once, which must hold records of ``kind``."""
+    def input_manifest(self, key: str, kind: str | tuple[str, ...]) -> Manifest:
+        """The recipe's input version under ``key``, resolved once, which must hold records of ``kind`` (one
+        kind, or a tuple of the kinds the generator can read)."""
+        kinds = (kind,) if isinstance(kind, str) else tuple(kind)
+        what = " or ".join(kinds)
         ref = self.recipe.get(key)
         if not ref:
-            raise SynthRecipeError(f"recipe {self.recipe_name!r} needs '{key}: NAME@N' (a catalog version)")
+            raise SynthRecipeError(f"recipe {self.recipe_name!r} needs '{key}: NAME@N' (a catalog {what} version)")
         m = self.store.resolve(str(ref))
-        if m.kind != kind:
-            raise SynthRecipeError(f"recipe {self.recipe_name!r} reads a {kind} version as '{key}', {m.ref} is '{m.kind}'")
+        if m.kind not in kinds:
+            raise SynthRecipeError(f"recipe {self.recipe_name!r} reads a {what} version as '{key}', {m.ref} is '{m.kind}'")
         return m
 
     def leaf(self, key: str) -> str:

@@ -37,12 +37,7 @@ def generate(run: RunContext) -> None:
     from synthesis.teachers import Request
 
     cfg = run.recipe
-    ref = cfg.get("prompts")
-    if not ref:
-        raise SynthRecipeError(f"recipe {run.recipe_name!r} needs 'prompts: NAME@N' (an rl or sft version)")
-    m = run.store.resolve(str(ref))
-    if m.kind not in ("rl", "sft"):
-        raise SynthRecipeError(f"recipe {run.recipe_name!r}: prompts {m.ref} is a '{m.kind}' version (rl or sft)")
+    m = run.input_manifest("prompts", ("rl", "sft"))
     k = int(cfg.get("k", 2))
     if k < 2:
         raise SynthRecipeError(f"recipe {run.recipe_name!r}: k must be at least 2 (two answers make a pair)")

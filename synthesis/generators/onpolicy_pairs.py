@@ -11,7 +11,6 @@ re-run writes the same version.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,9 @@ from synthesis.rewards import score
 
 from .context import RunContext, SynthRecipeError, resolve_path
 from .records import pref_record, provenance
+from .specs import verifiable_tasks
 
 GENERATOR = "onpolicy_pairs"
-VERIFIABLE = {"numeric", "choice", "exact", "set", "program"}
 
 
 def sample(model_dir: Path, prompts: list[list[dict[str, Any]]], k: int, max_new_tokens: int, temperature: float,
@@ -65,18 +64,7 @@ def generate(run: RunContext) -> None:
         raise SynthRecipeError(f"recipe {run.recipe_name!r}: temperature must be > 0 and max_new_tokens ≥ 1 "
                                f"(got {temperature}, {max_new})")
     out = run.outputs.open("pref", run.output_name("pref"), "pref", parents=[m.ref])
-    tasks = []
-    for rec in run.store.iter_records(m):
-        if run.limit is not None and len(tasks) >= run.limit:
-            break
-        out.consider()
-        spec = json.loads(rec["reward_spec"])
-        if spec.get("type") not in VERIFIABLE:
-            out.drop(f"not_verifiable:{spec.get('type')}")
-        elif rec.get("tools"):
-            out.drop("needs_tools")
-        else:
-            tasks.append(rec)
+    tasks = verifiable_tasks(run.store.iter_records(m), out, run.limit)
     prompts = [[{k2: v for k2, v in msg.items() if v is not None} for msg in r["prompt"]] for r in tasks]
     texts = sample(model_dir, prompts, k, max_new, temperature, int(cfg.get("seed", run.seed))) if tasks else []
     checkpoint = f"checkpoint:{model_dir.name}"

@@ -24,10 +24,10 @@ from synthesis.rewards import score
 
 from .context import RunContext
 from .records import pref_record, rl_record, sft_record
+from .specs import verifiable_tasks
 from .teach import ask, failure, source
 
 GENERATOR = "rejection_sampling"
-VERIFIABLE = {"numeric", "choice", "exact", "set", "program"}
 
 
 def generate(run: RunContext) -> None:
@@ -44,19 +44,7 @@ def generate(run: RunContext) -> None:
     sft = run.outputs.open("sft", run.output_name("sft"), "sft")
     rl = run.outputs.open("rl", run.output_name("rl"), "rl", parents=[m.ref])
     pref = run.outputs.open("pref", run.output_name("pref"), "pref") if want_pairs else None
-    tasks = []
-    for rec in run.store.iter_records(m):
-        if run.limit is not None and len(tasks) >= run.limit:
-            break
-        rl.consider()
-        spec = json.loads(rec["reward_spec"])
-        if spec.get("type") not in VERIFIABLE:
-            rl.drop(f"not_verifiable:{spec.get('type')}")
-            continue
-        if rec.get("tools"):
-            rl.drop("needs_tools")  # agentic tasks are solved through their environment (agentic_sft)
-            continue
-        tasks.append(rec)
+    tasks = verifiable_tasks(run.store.iter_records(m), rl, run.limit)
     requests = [Request(r["prompt"], id=f"{r['id']}:{i}", params=params, sample=i) for r in tasks for i in range(k)]
     replies = ask(run, requests, f"rejection sampling k={k}")
     rates = []

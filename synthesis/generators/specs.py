@@ -8,13 +8,41 @@ a bare ``0.187`` against 18.7% scores 0 — the spec only allows percent↔ratio
 
 from __future__ import annotations
 
+import json
 import math
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .records import Output
 
 SPEC_VERSION = 1
 PERCENT_TOL = {"rel_tol": 1e-3, "abs_tol": 0.01}  # answers asked to 2 decimals
 AMOUNT_TOL = {"rel_tol": 1e-3, "abs_tol": 0.01}
 RATIO_TOL = {"rel_tol": 1e-3, "abs_tol": 1e-4}  # ratios asked to 4 decimals
+VERIFIABLE = frozenset({"numeric", "choice", "exact", "set", "program"})  # scored from the answer text alone
+
+
+def verifiable_tasks(records: Iterable[dict[str, Any]], out: Output, limit: int | None) -> list[dict[str, Any]]:
+    """The tasks of an ``rl`` version that a sampler can score from a completion's text, at most ``limit``.
+
+    Every record looked at is counted on ``out``; the others are dropped with their reason: a spec that needs a
+    judge or an environment (``not_verifiable:<type>``), or a task that needs tools (``needs_tools``: agentic
+    tasks are solved through their environment, by ``agentic_sft``). One filter for rejection sampling and
+    on-policy pairs, so both see the same tasks."""
+    tasks: list[dict[str, Any]] = []
+    for rec in records:
+        if limit is not None and len(tasks) >= limit:
+            break
+        out.consider()
+        spec_type = json.loads(rec["reward_spec"]).get("type")
+        if spec_type not in VERIFIABLE:
+            out.drop(f"not_verifiable:{spec_type}")
+        elif rec.get("tools"):
+            out.drop("needs_tools")
+        else:
+            tasks.append(rec)
+    return tasks
 
 
 def numeric_spec(answer: float, unit: str | None = None, scale: str | None = None, *,

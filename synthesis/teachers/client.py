@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,7 @@ class TeacherClient:
             n = self.endpoint.max_concurrency
             http = openai.DefaultAsyncHttpxClient(limits=httpx2.Limits(max_connections=n + 8, max_keepalive_connections=n))
             key = self.endpoint.api_key()
-            self._scrub = (lambda text: text.replace(key, "***")) if len(key) >= 6 else (lambda text: text)
+            self._scrub = key_scrubber(key)
             self._client = openai.AsyncOpenAI(base_url=self.endpoint.base_url, api_key=key,
                                               timeout=self.endpoint.timeout, max_retries=0, http_client=http)
             self._limit = AdaptiveLimit(n, self.endpoint.min_concurrency, adaptive=self.endpoint.adaptive)
@@ -338,6 +338,15 @@ def _consume(fut: asyncio.Future) -> None:
     """Mark a coalescing future's exception as retrieved (no 'never retrieved' warning when nobody waited)."""
     if not fut.cancelled():
         fut.exception()
+
+
+def key_scrubber(key: str) -> Callable[[str], str]:
+    """A function that writes ``***`` for the API key's value in a text: error texts (a server may echo the key
+    it refused) never carry it. A key under 6 characters is a placeholder (``EMPTY`` for open servers), not a
+    secret, and replacing it would mangle ordinary words."""
+    if len(key) < 6:
+        return lambda text: text
+    return lambda text: text.replace(key, "***")
 
 
 def _tokens(resp: Any) -> tuple[int, int]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import openai
 
+from .client import _msg, key_scrubber
 from .config import Endpoint
 from .types import TeacherError
 
@@ -34,10 +35,7 @@ def preflight(endpoint: Endpoint, timeout: float = PREFLIGHT_TIMEOUT_S) -> None:
                            "file. No request was sent, no version written") from None
     except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
         hint = f"check ${endpoint.api_key_env}" if endpoint.api_key_env else "the endpoint wants a key (api_key_env)"
-        from .client import _msg
-
-        msg = _msg(e).replace(key, "***") if len(key) >= 6 else _msg(e)
-        raise TeacherError(f"{where}: {e.status_code} {msg[:200]} — {hint}") from None
+        raise TeacherError(f"{where}: {e.status_code} {key_scrubber(key)(_msg(e))[:200]} — {hint}") from None
     except openai.APIStatusError:
         return  # the server answered: up, even if it has no /models route
     finally:
