@@ -3,6 +3,11 @@
 Order of preference: the last ``\\boxed{...}`` (brace-matched, so ``\\boxed{\\frac{1}{2}}`` works), then the last
 ``<answer>`` block, then the last line starting with ``Answer:`` / ``Final answer:`` / ``答案：``. No marker → no
 answer (the completion scores 0: guessing "the last number in the text" rewards rambling).
+
+The reasoning is never read (``strip_thinking``): after long-CoT SFT a policy writes ``<think>…</think>`` before its
+answer, and a ``\\boxed{}`` or ``Answer:`` tried out inside the trace is not the answer it gives — a completion
+whose only marker is in the trace has no answer. Every scorer, check and eval reads text through
+``completion_text``, so this is the one place that decides it.
 """
 
 from __future__ import annotations
@@ -70,16 +75,41 @@ def extract_answer(completion: str | list | dict | None) -> tuple[str | None, st
 
 
 def completion_text(completion: str | list | dict | None) -> str:
-    """The text to read an answer from; anything that is not text or messages has none (never an error)."""
+    """The text to read an answer from, its reasoning left out (``strip_thinking``); anything that is not text or
+    messages has none (never an error). A message's separate ``reasoning_content`` is never read either."""
     if isinstance(completion, str):
-        return completion
+        return strip_thinking(completion)
     if isinstance(completion, dict):
-        return _content(completion.get("content"))
+        return strip_thinking(_content(completion.get("content")))
     if isinstance(completion, (list, tuple)):
         for m in reversed(completion):  # list of messages (TRL conversational completions)
             if isinstance(m, dict) and m.get("role", "assistant") == "assistant" and m.get("content"):
-                return _content(m["content"])
+                return strip_thinking(_content(m["content"]))
     return ""
+
+
+_THINK_TAG = re.compile(r"<(/?)think>", re.IGNORECASE)
+
+
+def strip_thinking(text: str) -> str:
+    """``text`` without its reasoning trace: every ``<think>…</think>`` block is removed wherever it stands; text
+    before a ``</think>`` that closes no block is trace too (chat templates that open the block in the generation
+    prompt, as R1 / Qwen3 do, so the completion starts inside it); an unclosed ``<think>`` (a trace cut off by the
+    token budget) makes the rest trace. One pass over the tags: thousands of them stay linear."""
+    kept: list[str] = []
+    pos, open_at = 0, None
+    for m in _THINK_TAG.finditer(text):
+        if not m.group(1):  # <think>
+            if open_at is None:
+                kept.append(text[pos:m.start()])
+                open_at = m.start()
+            continue  # a <think> inside an open block is part of that block
+        if open_at is None:  # a </think> closing nothing: all so far was trace
+            kept = []
+        open_at, pos = None, m.end()
+    if open_at is None:
+        kept.append(text[pos:])
+    return "".join(kept)
 
 
 def _content(c: object) -> str:

@@ -34,7 +34,7 @@ from typing import Any
 
 from finance.arith import ProgramError, run_program
 
-from .extract import extract_answer
+from .extract import completion_text, extract_answer
 from .numeric import GoldError, compare_numeric
 from .spec import (  # noqa: F401 — SPEC_VERSION, TYPES, UNITS, load_spec: the public names stay importable here
     SPEC_VERSION,
@@ -159,7 +159,7 @@ def score_batch(specs: list[Any], completions: list[Any]) -> list[Result]:
 
 def _answer(spec: dict[str, Any], completion: Any) -> tuple[str | None, str]:
     if spec.get("extract") == "raw":  # the whole completion is the answer (classifier-style outputs)
-        text = completion if isinstance(completion, str) else extract_answer(completion)[0]
+        text = completion_text(completion) if isinstance(completion, str) else extract_answer(completion)[0]
         return (text.strip() if text else None), "raw"
     return extract_answer(completion)
 
@@ -279,7 +279,7 @@ def _program(spec: dict[str, Any], completion: Any) -> Result:
         raise GoldError("program spec needs an answer or a gold program")
     ans, how = _answer(spec, completion)
     if ans is None:
-        fences = _CODE.findall(completion if isinstance(completion, str) else "")
+        fences = _CODE.findall(completion_text(completion) if isinstance(completion, str) else "")
         ans, how = (fences[-1], "code_fence") if fences else (None, "none")
     if ans is None:
         return Result(0.0, None, gold, "no program found")
