@@ -95,12 +95,16 @@ def ls(name: str = typer.Argument(None), kind: str = typer.Option(None, "--kind"
        json_: bool = JsonOpt,
        store: str = StoreOpt) -> None:
     """List versions (all, or of one dataset)."""
-    rows = open_store(store).ls(name, kind)
+    from .cli_fast import LS_COLUMNS, LS_TITLE, ls_key, take_handed_over
+
+    # the entry point's fast path (cli_fast) may have read the rows already, or met the error worded here
+    rows = take_handed_over(ls_key(name, kind, store))
+    if rows is None:
+        rows = open_store(store).ls(name, kind)
     if json_:
         print_json(rows)
     else:
-        print_table(rows, ["name", "version", "kind", "rows", "tokens", "shards", "dropped", "quarantined", "hash",
-                           "created_at"], title="versions")
+        print_table(rows, LS_COLUMNS, title=LS_TITLE)
 
 
 @app.command()

@@ -310,3 +310,24 @@ def test_record_text_and_sql_results_are_escaped(tmp_path: Path) -> None:
     assert "<script>alert(1)" not in page and "<b>x</b>" not in page and "<td>&lt;b&gt;x&lt;/b&gt;</td>" in page
     page = c.get("/search", params={"sql": "select '<script>x</script>' as a"}).text
     assert "<script>x</script>" not in page and "&lt;script&gt;x&lt;/script&gt;" in page
+
+
+def test_quarantine_samples_every_reason_however_many_records_another_has(tmp_path: Path) -> None:
+    """The version page samples each quarantine reason class: 200 records of one class (sorted first, in the
+    first files and offsets) do not hide the second class, whose records come last."""
+    from huijin.web.queries import Catalog
+
+    s = Store.open(tmp_path / "s")
+    with s.writer("q", kind="doc") as w:
+        w.write([{"text": "kept", "lang": "en"}])
+        for i in range(200):
+            w.quarantine(f"bad json (line {i})", file="a.jsonl", offset=i, record="{")
+        for i in range(2):
+            w.quarantine(f"missing field: text (line {i})", file="b.jsonl", offset=i, record="{}")
+    m = s.resolve("q@1")
+    assert m.quarantined == {"bad json": 200, "missing field": 2}
+    got = Catalog(s.root).quarantine("q@1", per_reason=3)
+    assert [g["reason"] for g in got] == ["bad json", "missing field"]
+    assert [(x["file"], x["offset"]) for x in got[0]["samples"]] == [("a.jsonl", 0), ("a.jsonl", 1), ("a.jsonl", 2)]
+    assert [x["reason"] for x in got[1]["samples"]] == ["missing field: text (line 0)", "missing field: text (line 1)"]
+    assert set(got[0]["samples"][0]) == {"file", "offset", "reason", "record"}

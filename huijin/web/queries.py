@@ -133,14 +133,18 @@ class Catalog:
         if not files:
             return []
         lst = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
-        rows = self.sql(f"SELECT * FROM read_parquet([{lst}])", max_rows=per_reason * 50)
+        # the first few records of every reason class (the writer's manifest count: "invalid JSON (…)" → "invalid
+        # JSON"), so one class with many records hides none of the others; columns: catalogs.writer's QUARANTINE_SCHEMA
+        key = "split_part(split_part(coalesce(nullif(reason, ''), '?'), ' (', 1), ':', 1)"
+        rows = self.sql(f"SELECT * FROM (SELECT *, {key} AS _class, row_number() OVER (PARTITION BY {key} "
+                        f"ORDER BY file, \"offset\") AS _i FROM read_parquet([{lst}], union_by_name = true)) "
+                        f"WHERE _i <= {int(per_reason)} ORDER BY _class, _i", max_rows=per_reason * 500)
         groups: dict[str, list[dict[str, Any]]] = {}
         for r in rows:
-            reason = str(r.get("reason") or r.get("error") or "?")
-            key = reason.split(" (")[0].split(":")[0]
-            if len(groups.setdefault(key, [])) < per_reason:
-                groups[key].append({k: _cell(v) for k, v in r.items()})
-        return [{"reason": k, "samples": v} for k, v in sorted(groups.items())]
+            cls = str(r.pop("_class"))
+            r.pop("_i")
+            groups.setdefault(cls, []).append({k: _cell(v) for k, v in r.items()})
+        return [{"reason": k, "samples": v} for k, v in groups.items()]
 
     # -- lineage ----------------------------------------------------------------------------------
     def graph(self) -> dict[str, Any]:
