@@ -18,8 +18,8 @@ containment (shared / shingles of the smaller) >= 0.9. Methods, same pairs, same
   normalised, 14×8 bands); a pair is predicted when one band matches.
 
 Speed (docs/s on one core, same documents, best of ``--repeat`` runs: the machine is shared): the goal's ratio
-is huijin's signatures + shingle hashes + verification of every LSH candidate vs datasketch's signatures
-(``MinHash.update_batch``); banding is reported apart (datatrove's bucket stage does it in the pipeline), and an
+is huijin's signatures + shingle sets (``FastMinHash.sign_batch``, as the pipeline's signature step signs) +
+verification of every LSH candidate vs datasketch's signatures (``MinHash.update_batch``); banding is reported apart (datatrove's bucket stage does it in the pipeline), and an
 end-to-end ratio adds our in-process banding vs ``MinHashLSH.insert``. Prints JSON.
 
     python bench/dedup_quality.py [--pairs 30] [--seed 0] [--no-datatrove]
@@ -207,11 +207,12 @@ def huijin_in_process(docs: list[str], verify: bool = True, repeat: int = 1) -> 
     best = {"sign": float("inf"), "bands": float("inf"), "verify": float("inf")}
     for _ in range(repeat):
         t0 = time.perf_counter()
-        signed = [mh.sign(d) if verify else (mh.signature(d), None) for d in docs]
+        signed = mh.sign_batch(docs, sets=verify)  # what the pipeline's signature step calls
         t1 = time.perf_counter()
-        cand = band_candidates([s for s, _ in signed], params.num_buckets, params.hashes_per_bucket)
+        cand = band_candidates([signed.signature(i) for i in range(len(docs))], params.num_buckets,
+                               params.hashes_per_bucket)
         t2 = time.perf_counter()
-        found = {(i, j) for i, j in cand if not verify or params.is_duplicate(signed[i][1], signed[j][1])[0]}
+        found = {(i, j) for i, j in cand if not verify or params.verdict(signed.set(i), signed.set(j))[0]}
         t3 = time.perf_counter()
         for k, v in (("sign", t1 - t0), ("bands", t2 - t1), ("verify", t3 - t2)):
             best[k] = min(best[k], v)

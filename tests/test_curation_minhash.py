@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import json
 import random
+import unicodedata
 
 import numpy as np
 import pytest
@@ -16,6 +19,8 @@ from curation.minhash import (
     FastMinHash,
     FastMinhashSignature,
     exact_key,
+    nfkc,
+    normalize,
     text_word_hashes,
     word_hashes,
 )
@@ -117,3 +122,95 @@ def test_exact_duplicate_10k_under_two_company_ids(shared_data):
     for r in others:
         t = "\n\n".join(v for k, v in r.items() if k.startswith("item_") and v)
         assert (mh.signature(t) == mh.signature(text[0])).mean() < 0.5
+
+
+# -- batched signatures (issue 14: short documents) ------------------------------------------------------
+EDGE = ["", "   ", "ab", "a b c", "々", "——", "中", "x 々", "…", "ΣΑΣ ok", "Ａｂｃ１２３　ｘ", "e\u0301 combining",
+        "1 2 3 4 5 6", "Ａ\u0301ｂ", "€ 5 ™ ① ㎡ ½ ² café—rose “q” 「中」、。", "ｶﾞ ﾊﾟ 가각 ᄀ\u1161"]
+PARAMS = [DedupParams(), DedupParams(scheme="classic", num_buckets=14, hashes_per_bucket=8),
+          DedupParams(normalize_numbers=True, n_grams=3)]
+
+
+def _real_texts(shared) -> list[str]:
+    """Raw en and zh text (punctuation, full-width forms and line breaks kept), short (50-150 words or
+    characters) and long (600-2,000): 10-K items, Chinese financial news, Wikipedia paragraphs; then edge cases."""
+    rng = random.Random(14)
+    recs = [json.loads(x) for x in (shared / "fin_text" / "sec_10k_items.jsonl").open()][:3]
+    en = " ".join(v for r in recs for k, v in r.items() if k.startswith("item_") and v).split(" ")
+    with (shared / "fin_text" / "zh_fineva_ant_text_summarization.csv").open(encoding="utf-8-sig") as f:
+        zh = "".join(r["question"] for r in csv.DictReader(f))
+    wiki = [json.loads(x) for x in (shared / "general_text" / "wiki_paragraphs.jsonl").open()]
+    texts = []
+    for lo, hi, count in ((50, 150, 40), (600, 2000, 10)):
+        for _ in range(count):
+            n = rng.randrange(lo, hi)
+            i, j = rng.randrange(len(en) - n), rng.randrange(len(zh) - n)
+            texts += [" ".join(en[i: i + n]), zh[j: j + n]]
+    for lang in ("en", "zh"):
+        texts += [w["text"] for w in wiki if w["lang"] == lang][:100]
+    return texts + EDGE
+
+
+def _digest(signed) -> str:
+    h = hashlib.sha256()
+    for sig, shingle_set in signed:
+        h.update(b"-" if sig is None else sig.astype("<u8").tobytes())
+        h.update(len(shingle_set).to_bytes(8, "little") + shingle_set.astype("<u8").tobytes())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("params", PARAMS, ids=["oph", "classic", "numbers-3gram"])
+def test_sign_batch_is_sign_text_by_text(shared_data, params, monkeypatch):
+    """The batched path (texts joined, one numpy pass) gives each text's ``sign`` bit for bit, in small chunks
+    and large, from raw or already folded text; its sets are the per-text shingles' distinct values."""
+    import curation.minhash as cm
+
+    texts = _real_texts(shared_data)
+    mh = FastMinHash(params)
+    ref = [mh.sign(t) for t in texts]
+    for chunk in (cm.CHUNK_CHARS, 3000):
+        monkeypatch.setattr(cm, "CHUNK_CHARS", chunk)
+        for batch in (mh.sign_batch(texts), mh.sign_batch([normalize(t) for t in texts], folded=True)):
+            for i, (sig, sh) in enumerate(ref):
+                assert (sig is None) == (batch.signature(i) is None), texts[i][:40]
+                assert sig is None or (sig == batch.signature(i)).all(), texts[i][:40]
+                assert np.array_equal(np.unique(sh), batch.set(i)), texts[i][:40]
+    assert mh.sign_batch([]).sigs.shape == (0, params.num_perm)
+
+
+# sha256 of (signature, shingle set) per text of _real_texts, from the per-document implementation before
+# batching (commit 111dada): signatures, shingle sets, and so clusters and versions, are unchanged
+BEFORE_BATCHING = {
+    "oph": "d256e949c9c1bfab7782e623a9b36e34e47759f56e1713c4a989e6097413ddaa",
+    "classic": "5a018eedeeaa100a90131d8770264d2d65918c93387060bea73290b57cbb8097",
+    "numbers-3gram": "29a0a1436557f6fb80de301dcbe749c2f89b3428072229996a0029036a4aedfd",
+}
+
+
+@pytest.mark.parametrize("params", PARAMS, ids=list(BEFORE_BATCHING))
+def test_signatures_unchanged_by_batching(shared_data, params, request):
+    mh = FastMinHash(params)
+    batch = mh.sign_batch(_real_texts(shared_data))
+    digest = _digest((batch.signature(i), batch.set(i)) for i in range(len(batch.has)))
+    assert digest == BEFORE_BATCHING[request.node.callspec.id]
+
+
+def test_nfkc_is_unicodedata(shared_data):
+    """The table-first NFKC equals ``unicodedata.normalize`` (compatibility characters next to combining marks
+    included: those fall back to the full normalisation)."""
+    for t in _real_texts(shared_data) + ["Ａ\u0301", "ｶﾞ", "ﾊ\u309a", "①\u0301", "™\u0308x", "\u3000\u0301"]:
+        assert nfkc(t) == unicodedata.normalize("NFKC", t), t[:40]
+
+
+def test_signature_step_batches_write_the_same_files(tmp_path):
+    """Stage 1 signs in batches; the batch size changes no byte of its files."""
+    texts = [" ".join(_words(n, s)) for s, n in enumerate([0, 3, 60, 400, 80, 4, 900, 60])] + ["中文文本" * 20, "——"]
+    texts.insert(3, texts[2])
+    outs = []
+    for size in (1, 3, 1000):
+        step = FastMinhashSignature(str(tmp_path / str(size)), DedupParams(), batch_docs=size)
+        docs = list(step.run(iter(Document(text=t, id=str(i), metadata={}) for i, t in enumerate(texts)), 0, 1))
+        assert [d.text for d in docs] == texts
+        outs.append({p.relative_to(tmp_path / str(size)): p.read_bytes()
+                     for p in sorted((tmp_path / str(size)).rglob("*")) if p.is_file()})
+    assert outs[0] == outs[1] == outs[2] and len(outs[0]) == 43 + 3
