@@ -38,6 +38,14 @@ _ERRORS = {"catalogs.sql": "QueryError", "catalogs.refs": "RefError", "catalogs.
            "catalogs.snapshots": "SnapshotError", "catalogs.importer": "ImportFailed", "catalogs.index": "CatalogDamaged"}
 
 
+def progress_bar(desc: str, iterable=None, unit: str = " rec"):
+    """The one progress line of a long command: a tqdm bar on stderr, none for a run shorter than a second,
+    gone when it ends (the summary table follows). Iterate it, or call ``.update(n)``."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, unit=unit, mininterval=0.5, leave=False, delay=1.0)
+
+
 def _catalog_errors() -> tuple[type, ...]:
     """The catalog's error classes among the modules loaded (one not loaded cannot have raised): importing
     them all would load pyarrow into every `huijin catalog` command."""
@@ -82,7 +90,9 @@ def import_(
             fail(f"--map {m!r}: expected src=dst", code=2)
         mapping[src] = dst
     s = open_store(store)
-    man = import_files(s, name, kind, files, text_field=text_field, mapping=mapping, on_error=on_error)
+    with progress_bar(f"import {name}") as bar:
+        man = import_files(s, name, kind, files, text_field=text_field, mapping=mapping, on_error=on_error,
+                           progress=bar.update)
     print_table([{"version": man.ref, "kind": man.kind, "rows": man.rows, "quarantined": man.n_quarantined,
                   "inputs": man.inputs, "hash": man.hash}], title="imported")
     if man.n_quarantined:
@@ -228,7 +238,15 @@ def _json_scalar(v):
 @_guard
 def verify(ref: str = typer.Argument(None), store: str = StoreOpt) -> None:
     """Re-hash shards and name every corrupted or missing file (exit 1 if any)."""
-    problems = open_store(store).verify(ref)
+    s = open_store(store)
+    problems = s.verify(ref)
+    if ref:
+        m = s.resolve(ref)
+        checked = [{"shards": len(m.shards), "bytes": m.bytes}]
+    else:
+        checked = s.ls()
+    print_table([{"versions": len(checked), "shards": sum(v["shards"] or 0 for v in checked),
+                  "bytes": sum(v["bytes"] or 0 for v in checked), "problems": len(problems)}], title="verified")
     if problems:
         print_table(problems, ["version", "file", "problem"], title="integrity problems")
         raise typer.Exit(1)

@@ -50,9 +50,14 @@ def _pairs(values: list[str], opt: str, cast=str) -> dict:
 
 
 def _progress(it, desc: str):
-    from tqdm import tqdm
+    from .cli_catalog import progress_bar
 
-    return tqdm(it, desc=desc, unit=" rec", mininterval=0.5, leave=False, delay=1.0)  # no bar for quick runs
+    return progress_bar(desc, it)
+
+
+def _step(msg: str) -> None:
+    """A phase of a long command, one line on stderr (rich's log() would add the time and this file's line)."""
+    err_console.print(msg, highlight=False, markup=False)
 
 
 def _is_file(spec: str) -> bool:
@@ -100,7 +105,7 @@ def train_classifier_cmd(
                       min_chars=min_chars, length_token=length_token, quantize=quantize)
     s = open_store(store)
     res = train_classifier(name, positive, negative, out or Path("classifiers") / name, cfg=cfg, store=s,
-                           register=register, text_field=text_field, log=lambda m: err_console.log(m))
+                           register=register, text_field=text_field, log=_step)
     if as_json:
         print_json({"model": str(res.model_dir), "artifact": res.artifact_ref, "data": res.data_refs, **res.report})
         return
@@ -219,7 +224,7 @@ def mix_cmd(
     r = load_recipe(recipe, sources=_pairs(source, "--source"), shares=_pairs(share, "--share", float),
                     total_tokens=total_tokens, tokenizer=tokenizer, seed=seed)
     s = open_store(store)
-    m, rep = build_mixture(s, r, name, progress=lambda msg: err_console.log(msg), recipe_path=str(recipe))
+    m, rep = build_mixture(s, r, name, progress=_step, recipe_path=str(recipe))
     if report:
         report.write_text(json.dumps(rep, ensure_ascii=False, indent=1), encoding="utf-8")
     if as_json:

@@ -64,7 +64,10 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 def _stdout_to_stderr() -> Iterator[None]:
     """With --json, stdout carries only the JSON: training progress (ours, DeepSpeed's, launcher ranks') goes
     to stderr, at the file-descriptor level so subprocesses follow."""
-    real = sys.stdout is sys.__stdout__
+    base = sys.stdout
+    while hasattr(base, "_stream"):  # huijin.quiet's stdout filters
+        base = base._stream
+    real = base is sys.__stdout__
     saved = None
     sys.stdout.flush()
     if real:

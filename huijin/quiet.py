@@ -6,6 +6,9 @@ Without ``--verbose`` (or ``HUIJIN_VERBOSE=1``) the command hides what libraries
   their environment switches (``HF_HUB_DISABLE_PROGRESS_BARS``, ``TRANSFORMERS_VERBOSITY``), set before those
   libraries are imported and inherited by launched subprocesses;
 - DeepSpeed's log lines below ERROR ("Setting accelerator to CPU"), which it prints to stdout from its own logger;
+- lines libraries ``print()`` for their own sake, with no logger or switch to silence them (``LIBRARY_PRINTS``:
+  DeepSpeed's "DeepSpeed deepspeed.ops.comm.deepspeed_shm_comm_op built successfully" when it sets up the CPU
+  backend), taken out of stdout line by line;
 - Python warnings and log records raised by third-party code; warnings and logs of huijin's own packages, and
   every ERROR, still show.
 
@@ -30,6 +33,8 @@ QUIET_ENV = {
     "TOKENIZERS_PARALLELISM": "false",  # the "process just got forked" warning
 }
 CHATTY_LOGGERS = ("DeepSpeed", "torch.distributed", "accelerate", "transformers", "datasets", "httpx", "urllib3")
+# whole stdout lines libraries print() (prefix, pattern of the line): deepspeed/comm/torch.py and ccl.py
+LIBRARY_PRINTS = (("DeepSpeed ", re.compile(r"DeepSpeed \S+ built successfully\s*")),)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 _OUR_PATH = re.compile(r"[/\\](" + "|".join(OURS) + r")[/\\]")
 _log_file: TextIO | None = None
@@ -71,6 +76,8 @@ def configure(verbose: bool, log_file: str | None = None) -> None:
         sys.stderr = _Tee(sys.stderr, _log_file)
     if verbose:
         return
+    if not isinstance(sys.stdout, _HideLines):
+        sys.stdout = _HideLines(sys.stdout)
     for k, v in QUIET_ENV.items():
         os.environ.setdefault(k, v)
     logging.captureWarnings(True)  # warnings become records of 'py.warnings': filtered below, kept in the file
@@ -89,8 +96,12 @@ def configure(verbose: bool, log_file: str | None = None) -> None:
 
 
 def close() -> None:
-    """End of a command: stop copying to the log file (a test runner may invoke several commands in one process)."""
+    """End of a command: stop filtering stdout and copying to the log file (a test runner may invoke several
+    commands in one process)."""
     global _log_file, _file_handler
+    if isinstance(sys.stdout, _HideLines):
+        sys.stdout.flush()
+        sys.stdout = sys.stdout._stream
     if _log_file is None:
         return
     for stream_name in ("stdout", "stderr"):
@@ -157,3 +168,54 @@ class _Tee:
 
     def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, … of the real stream
         return getattr(self._stream, name)
+
+
+class _HideLines:
+    """stdout without the whole lines of ``LIBRARY_PRINTS`` (they go to the log file, if any). Text passes
+    through at once, except a line start that may still become one of those lines: it waits for its next write."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream, self._line = stream, ""  # the start of a line that may be a library's
+
+    def write(self, s: str) -> int:
+        text, self._line = self._line + s, ""
+        out, start = [], 0
+        while True:
+            end = text.find("\n", start)
+            if end < 0:
+                break
+            line = text[start:end + 1]
+            start = end + 1
+            if any(p.fullmatch(line.rstrip("\n")) for _, p in LIBRARY_PRINTS):
+                self._to_log(line)
+            else:
+                out.append(line)
+        rest = text[start:]
+        if rest and _may_be_library_line(rest):
+            self._line = rest
+        else:
+            out.append(rest)
+        if out:
+            self._stream.write("".join(out))
+        return len(s)
+
+    def flush(self) -> None:
+        if self._line and not any(self._line.startswith(prefix) for prefix, _ in LIBRARY_PRINTS):
+            self._stream.write(self._line)
+            self._line = ""
+        self._stream.flush()
+
+    @staticmethod
+    def _to_log(line: str) -> None:
+        if _log_file is not None:
+            try:
+                _log_file.write(line)
+            except ValueError:  # the log file was closed at exit
+                pass
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, … of the real stream
+        return getattr(self._stream, name)
+
+
+def _may_be_library_line(start: str) -> bool:
+    return any(prefix.startswith(start) or start.startswith(prefix) for prefix, _ in LIBRARY_PRINTS)

@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # what the demo printed before: DeepSpeed's "[WARNING] ... Setting accelerator to CPU", transformers'
 # "Loading weights" / "Writing model shards" tqdm bars, Python warnings from libraries
 NOISE = [re.compile(p) for p in (r"\[WARNING\]", r"Loading weights", r"Writing model shards", r"\d+it/s\]",
-                                 r"\|[█▏▎▍▌▋▊▉ ]+\|", r"\b\w+Warning: ")]
+                                 r"\|[█▏▎▍▌▋▊▉ ]+\|", r"\b\w+Warning: ", r"DeepSpeed \S+ built successfully",
+                                 r"\| (INFO|WARNING) +\| ")]
 
 NOISY = textwrap.dedent("""
     import logging, sys, warnings
@@ -89,3 +90,4 @@ def test_demo_output_has_no_library_warnings_or_progress_bars(demo_run) -> None:
     hits = [ln for ln in out.splitlines() if any(p.search(ln) for p in NOISE)]
     assert not hits, "library noise in the demo output:\n" + "\n".join(hits[:20])
     assert re.search(r"step\s+\d+/\d+ \| loss", out) and "done in" in out  # our progress lines and summary stay
+    assert "time per step" in out and "step:reason" in out  # its summary tables
