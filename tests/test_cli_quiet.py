@@ -91,3 +91,27 @@ def test_demo_output_has_no_library_warnings_or_progress_bars(demo_run) -> None:
     assert not hits, "library noise in the demo output:\n" + "\n".join(hits[:20])
     assert re.search(r"step\s+\d+/\d+ \| loss", out) and "done in" in out  # our progress lines and summary stay
     assert "time per step" in out and "step:reason" in out  # its summary tables
+
+
+def test_library_print_lines_leave_stdout_whole_lines_only(tmp_path: Path) -> None:
+    """DeepSpeed print()s "DeepSpeed <op> built successfully" when it sets up the CPU backend (no logger to
+    silence): the line goes to the log file only; text that merely starts like it, or arrives in pieces, passes."""
+    code = textwrap.dedent("""
+        import sys
+        from huijin import quiet
+        quiet.configure(False, sys.argv[1])
+        print("D", end=""); print("one")
+        print("DeepSpeed deepspeed.ops.comm.deepspeed_shm_comm_op built successfully")
+        sys.stdout.write("DeepSpeed "); sys.stdout.write("x built successfully\\nDeepSpeed is fine\\n")
+        sys.stdout.write("Dee"); sys.stdout.flush(); sys.stdout.write("p\\n")
+        print("last", end="")
+    """)
+    log = tmp_path / "log.txt"
+    env = {k: v for k, v in os.environ.items() if k != "HUIJIN_VERBOSE"}
+    p = subprocess.run([sys.executable, "-c", code, str(log)], capture_output=True, text=True, cwd=ROOT, env=env,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "Done\nDeepSpeed is fine\nDeep\nlast"
+    kept = log.read_text(encoding="utf-8")
+    assert "DeepSpeed deepspeed.ops.comm.deepspeed_shm_comm_op built successfully\n" in kept
+    assert "DeepSpeed x built successfully\n" in kept
