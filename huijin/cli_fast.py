@@ -61,9 +61,10 @@ def run(argv: list[str]) -> bool:
     from . import quiet
 
     quiet.configure(args["verbose"] or quiet.verbose_requested(argv))  # what the app's callback does
-    key = ls_key(args["name"], args["kind"], args["store"])
+    store = args["store"] if args["store"] is not None else os.environ.get("HUIJIN_STORE") or None  # as click does
+    key = ls_key(args["name"], args["kind"], store)
     try:
-        rows = catalog_store().open(args["store"]).ls(args["name"], args["kind"])
+        rows = catalog_store().open(store).ls(args["name"], args["kind"])
     except Exception as e:  # worded by the typer command (one line, exit code), not here
         handed_over[key] = e
         return False
