@@ -3,7 +3,8 @@
 Manifests, snapshot files and run files are the truth; this index makes them queryable and is rebuilt
 from them by ``rebuild``. DuckDB allows one writing process at a time, so every write takes the store's
 inter-process write lock for a short transaction, and reads take the shared lock (readers never see a
-half-open writer, writers never fail on a reader).
+half-open writer, writers never fail on a reader). DuckDB comes through ``catalogs.duck`` (its engine module,
+without the package's Python layer: a faster start for `huijin catalog ls`).
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import fasteners
 
+from . import duck
 from .manifest import Manifest
+
+if TYPE_CHECKING:
+    import duckdb
 
 DB_FILE = "catalog.duckdb"
 LOCK_FILE = ".catalog.lock"
@@ -55,8 +59,10 @@ class CatalogDamaged(RuntimeError):
     """catalog.duckdb is unreadable, or missing while the store holds versions (the files on disk are intact)."""
 
 
-# errors that mean the database file itself is bad, not the SQL or a lock
-_DAMAGE = (duckdb.IOException, duckdb.SerializationException, duckdb.CatalogException)
+def _damage() -> tuple[type[Exception], ...]:
+    """DuckDB's errors that mean the database file itself is bad, not the SQL or a lock."""
+    e = duck.engine()
+    return e.IOException, e.SerializationException, e.CatalogException
 
 
 class CatalogIndex:
@@ -85,8 +91,8 @@ class CatalogIndex:
     def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         self.check_present()
         try:
-            return duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.Error as e:
+            return duck.connect(str(self.path), read_only=read_only)
+        except duck.engine().Error as e:
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
             if "lock" in msg.lower():  # another process has it open for writing: not damage
                 raise
@@ -106,7 +112,7 @@ class CatalogIndex:
             con.execute("BEGIN")
             yield con
             con.execute("COMMIT")
-        except _DAMAGE as e:
+        except _damage() as e:
             _rollback(con)
             raise self.damaged(str(e).splitlines()[0]) from None
         except BaseException:
@@ -133,7 +139,7 @@ class CatalogIndex:
             con = self.connect(read_only=True)
             try:
                 yield con
-            except _DAMAGE as e:
+            except _damage() as e:
                 raise self.damaged(str(e).splitlines()[0]) from None
             finally:
                 con.close()
@@ -213,7 +219,7 @@ class CatalogIndex:
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:
     try:
         con.execute("ROLLBACK")
-    except duckdb.Error:
+    except duck.engine().Error:
         pass  # the transaction already failed (or never began): nothing to undo
 
 
@@ -228,6 +234,7 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, cols: list[str] | None, 
         return
     import pyarrow as pa
 
+    duck.arrow_scans()
     names = cols or [c[0] for c in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
     arrow = pa.Table.from_pylist([dict(zip(names, r, strict=True)) for r in rows])
     con.register("_incoming", arrow)

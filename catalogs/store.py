@@ -325,14 +325,13 @@ class Store:
 
     def rebuild(self) -> dict[str, int]:
         """Recreate catalog.duckdb from the manifests, snapshot files and run files."""
-        import duckdb
-
+        from . import duck
         from .index import DDL
 
         with self.index.write_lock():
             tmp = self.root / f".{DB_FILE}.rebuild"
             tmp.unlink(missing_ok=True)
-            con = duckdb.connect(str(tmp))
+            con = duck.connect(str(tmp))
             try:
                 con.execute(DDL)
                 ms = [(Manifest.load(p / MANIFEST), self._rel(p)) for p in self._all_version_dirs()]

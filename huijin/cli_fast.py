@@ -13,12 +13,8 @@ without reading the catalog a second time.
 What is left out, and why it is safe:
 
 - typer and click: the grammar above is all `catalog ls` accepts; anything else is typer's.
-- DuckDB's Python layer: ``import duckdb`` costs ~0.15 s (relations, expression builder, 36 dataclasses),
-  while ``Store.ls`` needs only a connection, ``execute``, ``description`` and ``fetchall``, which DuckDB's
-  engine module ``_duckdb`` itself provides (the ``duckdb`` package re-exports them unchanged). So
-  ``catalogs.index`` is imported with ``_duckdb`` standing in for ``duckdb``; the stand-in is removed from
-  ``sys.modules`` right after, so a later ``import duckdb`` gets the real package (the same classes). If a
-  DuckDB release moves ``_duckdb`` or a name the index needs, the real package is imported as usual.
+- DuckDB's Python layer: ``Store.ls`` reads through ``catalogs.duck``, which connects with DuckDB's engine module
+  and leaves the package's Python layer (~0.15 s of imports) unloaded; nothing here is special to the fast path.
 - rich: ``plain_table`` writes the table ``huijin.common.print_table`` would (rich's heavy-head box, the
   title centred, bold header and italic title on a terminal) when the layout needs none of rich's judgement:
   every cell printable ASCII without markup or emoji codes, the table as wide as its content and no wider than
@@ -64,7 +60,9 @@ def run(argv: list[str]) -> bool:
     store = args["store"] if args["store"] is not None else os.environ.get("HUIJIN_STORE") or None  # as click does
     key = ls_key(args["name"], args["kind"], store)
     try:
-        rows = catalog_store().open(store).ls(args["name"], args["kind"])
+        from catalogs.store import Store
+
+        rows = Store.open(store).ls(args["name"], args["kind"])
     except Exception as e:  # worded by the typer command (one line, exit code), not here
         handed_over[key] = e
         return False
@@ -124,27 +122,6 @@ def parse_ls(argv: list[str]) -> dict[str, Any] | None:
         return None
     out["name"] = positional[0] if positional else None
     return out
-
-
-def catalog_store() -> type:
-    """``catalogs.store.Store``, its index on DuckDB's engine module (see the module docstring)."""
-    if "catalogs.index" not in sys.modules and "duckdb" not in sys.modules:
-        try:
-            import _duckdb
-        except ImportError:  # pragma: no cover - another DuckDB layout: the real package below
-            _duckdb = None
-        if _duckdb is not None:
-            sys.modules["duckdb"] = _duckdb
-            try:
-                import catalogs.index  # noqa: F401
-            except (AttributeError, ImportError):  # pragma: no cover - a name the engine module lacks
-                sys.modules.pop("catalogs.index", None)
-            finally:
-                if sys.modules.get("duckdb") is _duckdb:
-                    del sys.modules["duckdb"]
-    from catalogs.store import Store
-
-    return Store
 
 
 def console_layout() -> tuple[int, bool] | tuple[None, None]:
