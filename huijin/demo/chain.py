@@ -198,7 +198,9 @@ def step_snapshot(s: DemoState) -> None:
         "general_rl": [(s.refs["general_rl_train"], 0.5), (s.refs["rl_train"], 0.5)],
     }
     # snapshots are immutable: the name carries the content, so a rerun reuses it and new data gets a new one
-    key = content_hash(stages, 8)
+    from training.tiny import TOKENIZER_RECIPE
+
+    key = content_hash({"stages": stages, "tokenizer": TOKENIZER_RECIPE}, 8)
     tok = demo_tokenizer(s, stages, s.work / f"tokenizer-{key}")
     name = f"demo-{key}"
     s.refs["snapshot"] = s.store.snapshots.create(name, stages, tokenizer=str(tok))["name"]
