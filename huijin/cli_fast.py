@@ -15,7 +15,7 @@ What is left out, and why it is safe:
 - typer and click: the grammar above is all `catalog ls` accepts; anything else is typer's.
 - DuckDB's Python layer: ``Store.ls`` reads through ``catalogs.duck``, which connects with DuckDB's engine module
   and leaves the package's Python layer (~0.15 s of imports) unloaded; nothing here is special to the fast path.
-- rich: ``plain_table`` writes the table ``huijin.common.print_table`` would (rich's heavy-head box, the
+- rich: ``plain_table`` writes the table ``huijin.output.print_table`` would (rich's heavy-head box, the
   title centred, bold header and italic title on a terminal) when the layout needs none of rich's judgement:
   every cell printable ASCII without markup or emoji codes, the table as wide as its content and no wider than
   the console, a UTF-8 stream, no environment variable that changes rich's terminal detection. Otherwise it
@@ -25,11 +25,12 @@ What is left out, and why it is safe:
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
 from typing import Any
+
+from . import output
 
 # `huijin catalog ls`: its table's columns and title (the typer command prints the same)
 LS_COLUMNS = ["name", "version", "kind", "rows", "tokens", "shards", "dropped", "quarantined", "hash", "created_at"]
@@ -39,7 +40,6 @@ LS_FLAGS = {"--json": "json"}
 
 # rich decides by these whether (and how wide) it writes to a terminal: with any of them set, rich prints
 RICH_ENV = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "NO_COLOR", "JUPYTER_COLUMNS", "JUPYTER_LINES")
-PIPE_WIDTH = 150  # huijin.common's console width when stdout is not a terminal
 _EMOJI_CODE = re.compile(r"(:(\S*?)(?:(?:\-)(emoji|text))?:)")  # rich's (rich/_emoji_replace.py)
 _PLAIN = re.compile(r"[\x20-\x5a\x5c-\x7e]*")  # printable ASCII without '[' (rich markup starts with it)
 
@@ -67,7 +67,7 @@ def run(argv: list[str]) -> bool:
         handed_over[key] = e
         return False
     if args["json"]:
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1, default=str) + "\n")  # = print_json
+        output.print_json(rows)
         return True
     text = plain_table(rows, LS_COLUMNS, LS_TITLE, *console_layout())
     if text is None:
@@ -133,7 +133,7 @@ def console_layout() -> tuple[int, bool] | tuple[None, None]:
     except ValueError:
         return None, None
     if not tty:
-        return PIPE_WIDTH, False
+        return output.PIPE_WIDTH, False
     if os.environ.get("TERM", "").lower() in ("dumb", "unknown"):
         return None, None
     width = None
@@ -151,7 +151,7 @@ def console_layout() -> tuple[int, bool] | tuple[None, None]:
 
 def plain_table(rows: list[dict[str, Any]], columns: list[str], title: str | None, width: int | None,
                 styled: bool | None) -> str | None:
-    """The text ``huijin.common.print_table(rows, columns, title)`` prints on a console ``width`` wide
+    """The text ``huijin.output.print_table(rows, columns, title)`` prints on a console ``width`` wide
     (``styled``: a terminal, bold header and italic title), or None where that takes rich's layout."""
     if width is None:
         return None
@@ -178,12 +178,10 @@ def plain_table(rows: list[dict[str, Any]], columns: list[str], title: str | Non
 
 
 def _cell(v: Any) -> str | None:
-    """A value as huijin.common._fmt writes it, or None when rich would treat the text specially."""
-    if v is None:
-        return ""
-    if isinstance(v, bool) or not isinstance(v, (str, int)):  # floats, JSON values: rich's
+    """A value as ``huijin.output.cell`` writes it, or None when rich would treat the text specially."""
+    if isinstance(v, bool) or not isinstance(v, (str, int, type(None))):  # floats, JSON values: rich's
         return None
-    s = str(v)
+    s = output.cell(v)
     return s if _plain(s) else None
 
 

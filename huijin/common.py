@@ -1,21 +1,16 @@
-"""Shared CLI plumbing: the store option, tables and JSON output."""
+"""Shared CLI plumbing of the typer app: the store option, ``--set`` parsing, errors; tables, JSON and the
+consoles come from ``huijin.output`` (shared with the typer-free fast path) and are re-exported here."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-# a pipe or CI log is not a terminal: give tables room instead of rich's 80-column default
-console = Console(width=None if sys.stdout.isatty() else 150)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
+from .output import console, err_console, print_json, print_table  # noqa: F401  (the commands' imports)
 
 DEFAULT_STORE = "./huijin-store"
 StoreOpt = typer.Option(None, "--store", envvar="HUIJIN_STORE", help=f"store root (default {DEFAULT_STORE})")
@@ -64,32 +59,6 @@ def nearest(key: str, valid: Iterable[str]) -> str | None:
     from training.config_keys import nearest as _nearest
 
     return _nearest(key, valid)
-
-
-def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=1, default=str) + "\n")
-
-
-def print_table(rows: Sequence[dict[str, Any]] | Iterable[Sequence[Any]], columns: Sequence[str] | None = None,
-                title: str | None = None) -> None:
-    rows = list(rows)
-    if columns is None:
-        columns = list(rows[0].keys()) if rows and isinstance(rows[0], dict) else []
-    t = Table(title=title, show_lines=False)
-    for c in columns:
-        t.add_column(str(c), overflow="fold")
-    for r in rows:
-        vals = [r.get(c) for c in columns] if isinstance(r, dict) else list(r)
-        t.add_row(*["" if v is None else _fmt(v) for v in vals])
-    console.print(t)
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    if isinstance(v, (dict, list)):
-        return json.dumps(v, ensure_ascii=False, default=str)
-    return str(v)
 
 
 def fail(msg: str, code: int = 1) -> None:

@@ -1,6 +1,6 @@
 """`huijin catalog ls` without typer and rich (huijin/cli_fast.py, issue 16): the fast path prints the bytes
 the typer app prints — piped and on a terminal, table and JSON, errors — and its table renderer writes what
-``huijin.common.print_table`` writes through rich, checked on generated tables."""
+``huijin.output.print_table`` writes through rich, checked on generated tables."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from catalogs import Store
-from huijin import cli_fast, common
+from huijin import cli_fast, output
 
 ROOT = Path(__file__).resolve().parent.parent
 # the entry point (fast path first) and the typer app alone; each prints which of typer/rich it imported
@@ -161,11 +161,11 @@ def _rich(rows: list[dict], columns: list[str], title: str | None, width: int, s
     from rich.console import Console
 
     console = Console(file=buf, width=width, force_terminal=styled, color_system="standard" if styled else None)
-    saved, common.console = common.console, console
+    saved, output.console = output.console, console
     try:
-        common.print_table(rows, columns, title=title)
+        output.print_table(rows, columns, title=title)
     finally:
-        common.console = saved
+        output.console = saved
     return buf.getvalue()
 
 
