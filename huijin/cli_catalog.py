@@ -7,7 +7,17 @@ from pathlib import Path
 
 import typer
 
-from .common import JsonOpt, StoreOpt, console, err_console, fail, open_store, print_json, print_table
+from .common import (
+    JsonOpt,
+    StoreOpt,
+    console,
+    err_console,
+    fail,
+    one_line_errors,
+    open_store,
+    print_json,
+    print_table,
+)
 
 # the defaults of catalogs.sql.run_query (literals here: importing duckdb at CLI start costs 0.2 s)
 DEFAULT_TIMEOUT_S, DEFAULT_MAX_ROWS, DEFAULT_MEMORY_LIMIT = 60.0, 10_000, "2GB"
@@ -15,27 +25,6 @@ DEFAULT_TIMEOUT_S, DEFAULT_MAX_ROWS, DEFAULT_MEMORY_LIMIT = 60.0, 10_000, "2GB"
 app = typer.Typer(help="The dataset catalog: versions, lineage, SQL, snapshots, runs.", no_args_is_help=True)
 snapshot_app = typer.Typer(help="Immutable pins of versions and weights per training stage.", no_args_is_help=True)
 app.add_typer(snapshot_app, name="snapshot")
-
-
-def _guard(fn):
-    """Turn the catalog's own errors into one clear line instead of a traceback."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*a, **k):
-        try:
-            return fn(*a, **k)
-        except (FileNotFoundError, KeyError, TimeoutError, ValueError, RuntimeError) as e:
-            if not isinstance(e, (FileNotFoundError, KeyError, TimeoutError, *_catalog_errors())):
-                raise
-            # a ref that names no version (or a malformed one) is bad input: exit 2 like a bad option
-            fail(str(e).strip("'\""), code=2 if type(e).__name__ == "RefError" else 1)
-
-    return wrapper
-
-
-_ERRORS = {"catalogs.sql": "QueryError", "catalogs.refs": "RefError", "catalogs.schemas": "SchemaError",
-           "catalogs.snapshots": "SnapshotError", "catalogs.importer": "ImportFailed", "catalogs.index": "CatalogDamaged"}
 
 
 def progress_bar(desc: str, iterable=None, unit: str = " rec"):
@@ -46,16 +35,8 @@ def progress_bar(desc: str, iterable=None, unit: str = " rec"):
     return tqdm(iterable, desc=desc, unit=unit, mininterval=0.5, leave=False, delay=1.0)
 
 
-def _catalog_errors() -> tuple[type, ...]:
-    """The catalog's error classes among the modules loaded (one not loaded cannot have raised): importing
-    them all would load pyarrow into every `huijin catalog` command."""
-    import sys
-
-    return tuple(getattr(sys.modules[m], n) for m, n in _ERRORS.items() if m in sys.modules)
-
-
 @app.command()
-@_guard
+@one_line_errors
 def init(store: str = StoreOpt) -> None:
     """Create an empty store (folder + catalog.duckdb)."""
     s = open_store(store)
@@ -63,7 +44,7 @@ def init(store: str = StoreOpt) -> None:
 
 
 @app.command("import")
-@_guard
+@one_line_errors
 def import_(
     files: list[Path] = typer.Argument(..., help="JSONL (.jsonl, .jsonl.gz) or Parquet files"),
     kind: str = typer.Option(..., "--kind", help="doc | sft | rl | pref"),
@@ -100,7 +81,7 @@ def import_(
 
 
 @app.command()
-@_guard
+@one_line_errors
 def ls(name: str = typer.Argument(None), kind: str = typer.Option(None, "--kind", help="only versions of this kind (doc, sft, rl, tokens, artifact, …)"),
        json_: bool = JsonOpt,
        store: str = StoreOpt) -> None:
@@ -118,7 +99,7 @@ def ls(name: str = typer.Argument(None), kind: str = typer.Option(None, "--kind"
 
 
 @app.command()
-@_guard
+@one_line_errors
 def show(ref: str, json_: bool = JsonOpt, store: str = StoreOpt) -> None:
     """Show a version's manifest."""
     s = open_store(store)
@@ -143,7 +124,7 @@ def show(ref: str, json_: bool = JsonOpt, store: str = StoreOpt) -> None:
 
 
 @app.command()
-@_guard
+@one_line_errors
 def drops(ref: str, reason: str = typer.Option(None, "--reason", help="a step:reason key, a step or a reason"),
           limit: int = typer.Option(None, "--limit", help="examples per step:reason (default: all kept, N=20)"),
           json_: bool = JsonOpt, store: str = StoreOpt) -> None:
@@ -169,7 +150,7 @@ def drops(ref: str, reason: str = typer.Option(None, "--reason", help="a step:re
 
 
 @app.command()
-@_guard
+@one_line_errors
 def lineage(ref: str, json_: bool = JsonOpt, store: str = StoreOpt) -> None:
     """Ancestors of a version (what it was made from), nearest first."""
     from catalogs.raw_inputs import lineage_with_raw
@@ -182,7 +163,7 @@ def lineage(ref: str, json_: bool = JsonOpt, store: str = StoreOpt) -> None:
 
 
 @app.command()
-@_guard
+@one_line_errors
 def query(
     sql: str,
     json_: bool = JsonOpt,
@@ -235,7 +216,7 @@ def _json_scalar(v):
 
 
 @app.command()
-@_guard
+@one_line_errors
 def verify(ref: str = typer.Argument(None), store: str = StoreOpt) -> None:
     """Re-hash shards and name every corrupted or missing file (exit 1 if any)."""
     s = open_store(store)
@@ -254,7 +235,7 @@ def verify(ref: str = typer.Argument(None), store: str = StoreOpt) -> None:
 
 
 @app.command()
-@_guard
+@one_line_errors
 def rebuild(json_: bool = JsonOpt, store: str = StoreOpt) -> None:
     """Recreate catalog.duckdb from the manifests, snapshot and run files."""
     s = open_store(store)
@@ -267,7 +248,7 @@ def rebuild(json_: bool = JsonOpt, store: str = StoreOpt) -> None:
 
 
 @app.command()
-@_guard
+@one_line_errors
 def gc(
     idle: float = typer.Option(3600.0, "--idle", help="seconds without writes before a dead job's staging goes"),
     foreign_idle: float = typer.Option(86400.0, "--foreign-idle",
@@ -294,7 +275,7 @@ def gc(
 
 
 @app.command()
-@_guard
+@one_line_errors
 def runs(snapshot: str = typer.Option(None, "--snapshot", help="only runs of this snapshot"), json_: bool = JsonOpt, store: str = StoreOpt) -> None:
     """Training runs recorded in the catalog."""
     rows = open_store(store).runs.ls(snapshot)
@@ -306,7 +287,7 @@ def runs(snapshot: str = typer.Option(None, "--snapshot", help="only runs of thi
 
 
 @app.command()
-@_guard
+@one_line_errors
 def artifacts(json_: bool = JsonOpt, store: str = StoreOpt) -> None:
     """Artifacts (classifier models, tokenizers, indexes, checkpoints) with their checksums."""
     rows = open_store(store).artifacts.ls()
@@ -314,7 +295,7 @@ def artifacts(json_: bool = JsonOpt, store: str = StoreOpt) -> None:
 
 
 @snapshot_app.command("create")
-@_guard
+@one_line_errors
 def snapshot_create(
     name: str,
     stage: list[str] = typer.Option(..., "--stage", help="STAGE=REF:WEIGHT[,REF:WEIGHT…], repeatable"),
@@ -359,7 +340,7 @@ def snapshot_create(
 
 
 @snapshot_app.command("show")
-@_guard
+@one_line_errors
 def snapshot_show(name: str, json_: bool = JsonOpt, store: str = StoreOpt) -> None:
     """Each stage with versions, weights, rows, tokens and shard checksums."""
     spec = open_store(store).snapshots.show(name)
@@ -376,7 +357,7 @@ def snapshot_show(name: str, json_: bool = JsonOpt, store: str = StoreOpt) -> No
 
 
 @snapshot_app.command("ls")
-@_guard
+@one_line_errors
 def snapshot_ls(json_: bool = JsonOpt, store: str = StoreOpt) -> None:
     rows = open_store(store).snapshots.ls()
     print_json(rows) if json_ else print_table(rows, ["name", "hash", "stages", "entries", "created_at"])

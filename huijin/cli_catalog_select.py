@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import typer
 
-from .cli_catalog import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S, _guard, app
-from .common import JsonOpt, StoreOpt, fail, open_store, print_json, print_table
+from .cli_catalog import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S, app
+from .common import JsonOpt, StoreOpt, fail, one_line_errors, open_store, print_json, print_table
 
 
 @app.command("select")
-@_guard
+@one_line_errors
 def select(
     ref: str = typer.Argument(..., help="the version to select from (name@N)"),
     name: str = typer.Option(..., "--name", help="dataset name of the new version"),

@@ -1,9 +1,9 @@
 """`huijin catalog serve | head | diff`: look at the data — a read-only web viewer, the first records of a
-version, and what changed between two versions. Bad refs and options are one line and exit 2."""
+version, and what changed between two versions. Errors are one line, with the CLI's exit codes
+(``huijin.common.KNOWN_ERRORS``: a bad ref, store or option 2, a failure 1)."""
 
 from __future__ import annotations
 
-import functools
 import json
 
 import typer
@@ -15,6 +15,7 @@ from .common import (
     console,
     err_console,
     fail,
+    one_line_errors,
     open_store,
     print_json,
     print_table,
@@ -27,21 +28,6 @@ def _load(v):
     from catalogs.schemas import loads_json_field
 
     return loads_json_field(v)
-
-
-def _bad_input_exits_2(fn):
-    """A ref that names no version, a missing store or a damaged index: one line on stderr, exit 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*a, **k):
-        from catalogs import CatalogDamaged, RefError
-
-        try:
-            return fn(*a, **k)
-        except (RefError, FileNotFoundError, CatalogDamaged, KeyError) as e:
-            fail(" ".join(str(e).strip("'\"").split()), code=2)
-
-    return wrapper
 
 
 def _complete_ref(ctx: typer.Context, incomplete: str) -> list[str]:
@@ -57,7 +43,7 @@ def _complete_ref(ctx: typer.Context, incomplete: str) -> list[str]:
 
 
 @app.command()
-@_bad_input_exits_2
+@one_line_errors
 def serve(
     port: int = typer.Option(8765, "--port", help="TCP port"),
     host: str = typer.Option("127.0.0.1", "--host", help="address to bind; anything but 127.0.0.1/localhost "
@@ -88,7 +74,7 @@ def serve(
 
 
 @app.command()
-@_bad_input_exits_2
+@one_line_errors
 def head(
     ref: str = typer.Argument(..., help="version: NAME@N or NAME (latest)", autocompletion=_complete_ref),
     n: int = typer.Option(5, "-n", "--rows", help="how many records"),
@@ -155,7 +141,7 @@ def _cut(s: str, width: int) -> str:
 
 
 @app.command()
-@_bad_input_exits_2
+@one_line_errors
 def diff(
     a: str = typer.Argument(..., help="the old version (NAME@N)", autocompletion=_complete_ref),
     b: str = typer.Argument(..., help="the new version (NAME@N)", autocompletion=_complete_ref),

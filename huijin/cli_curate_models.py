@@ -3,37 +3,23 @@ curation.classify, curation.decontam and curation.mixture."""
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 
 import typer
 
 from .apps import curate
-from .common import JsonOpt, StoreOpt, console, err_console, fail, open_store, print_json, print_table
-
-
-def _guard(fn):
-    """Known input problems become one clear line instead of a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*a, **k):
-        from catalogs import RefError, SchemaError
-        from catalogs.importer import ImportFailed
-        from curation.classify.records import InputError
-        from curation.decontam.loaders import BenchmarkFormatError
-        from curation.mixture.recipe import MixtureRecipeError
-
-        try:
-            return fn(*a, **k)
-        except (RefError, SchemaError, ImportFailed, InputError, BenchmarkFormatError, MixtureRecipeError,
-                FileNotFoundError, ValueError) as e:
-            msg = str(e)
-            if len(msg) > 1 and msg[0] == msg[-1] and msg[0] in "'\"":  # KeyError-style repr
-                msg = msg[1:-1]
-            fail(msg)
-
-    return wrapper
+from .common import (
+    JsonOpt,
+    StoreOpt,
+    console,
+    err_console,
+    fail,
+    one_line_errors,
+    open_store,
+    print_json,
+    print_table,
+)
 
 
 def _pairs(values: list[str], opt: str, cast=str) -> dict:
@@ -75,7 +61,7 @@ def _one_input(inputs: list[str], verb: str) -> str:
 
 
 @curate.command("train-classifier")
-@_guard
+@one_line_errors
 def train_classifier_cmd(
     name: str = typer.Option(..., "--name", help="classifier name (= score name and artifact name)"),
     positive: list[str] = typer.Option(..., "--positive", help="catalog ref or JSONL/Parquet file, optionally "
@@ -119,7 +105,7 @@ def train_classifier_cmd(
 
 
 @curate.command("classify")
-@_guard
+@one_line_errors
 def classify_cmd(
     model: str = typer.Option(..., "--model", help="model.ftz, its folder, or an artifact ref (fin-domain@1)"),
     inputs: list[str] = typer.Option(..., "--input", "-i", help="JSONL/Parquet file or catalog ref (doc/sft/rl); "
@@ -155,7 +141,7 @@ def classify_cmd(
 
 
 @curate.command("decontaminate")
-@_guard
+@one_line_errors
 def decontaminate_cmd(
     benchmark: list[str] = typer.Option(..., "--benchmark", help="NAME=PATH (FinQA/ConvFinQA/TAT-QA JSON, MC "
                                         "CSV/JSONL or folder, JSONL with text); repeatable"),
@@ -204,7 +190,7 @@ def decontaminate_cmd(
 
 
 @curate.command("mix")
-@_guard
+@one_line_errors
 def mix_cmd(
     recipe: Path = typer.Argument(..., help="mixture recipe YAML, or a name in recipes/mixture/ (cpt_default)"),
     name: str = typer.Option(..., "--name", help="name of the mixture version"),

@@ -3,6 +3,7 @@ consoles come from ``huijin.output`` (shared with the typer-free fast path) and 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -64,3 +65,57 @@ def nearest(key: str, valid: Iterable[str]) -> str | None:
 def fail(msg: str, code: int = 1) -> None:
     err_console.print(f"[bold red]error:[/] {msg}", soft_wrap=True)  # one line, however long
     raise typer.Exit(code)
+
+
+# The CLI's exit codes (README: "a bad ref or option is one line on stderr and exit 2"), one rule for all commands:
+#   2  bad input: the command line names something that is not there, or gives a value out of range — a ref that
+#      names no version, a store, file, run or snapshot that does not exist, a bad option (click's usage errors
+#      and ``fail(..., code=BAD_INPUT)``). The fix is a different command line.
+#   1  the command ran and failed: bad contents of a file or recipe it read, a SQL error or limit, an immutable
+#      snapshot, a damaged index, a lock held too long, integrity problems found (`catalog verify`).
+BAD_INPUT, FAILED = 2, 1
+# the library errors a command words as one line, by (module, class name); the first class of an error's MRO
+# found here decides (a RefError is a ValueError: 2). Matching names, not classes, keeps pyarrow and the curation
+# stack out of commands that never load them (an error of a module not loaded cannot have been raised).
+KNOWN_ERRORS: dict[tuple[str, str], int] = {
+    ("catalogs.refs", "RefError"): BAD_INPUT,  # a malformed ref, or one that names no version
+    ("builtins", "FileNotFoundError"): BAD_INPUT,  # no store, no such file
+    ("builtins", "KeyError"): BAD_INPUT,  # no run or snapshot by that name
+    ("catalogs.index", "CatalogDamaged"): FAILED,  # the message says to run `huijin catalog rebuild`
+    ("builtins", "TimeoutError"): FAILED,  # another process held the store's lock
+    ("catalogs.sql", "QueryError"): FAILED,  # SQL that failed, was refused or hit a limit
+    ("catalogs.schemas", "SchemaError"): FAILED,  # rows that do not fit their kind
+    ("catalogs.snapshots", "SnapshotError"): FAILED,
+    ("catalogs.importer", "ImportFailed"): FAILED,  # a bad record in a file being imported
+    ("curation.classify.records", "InputError"): FAILED,  # a bad record in an input file
+    ("finance.benchmarks", "BenchmarkFormatError"): FAILED,
+    ("curation.mixture.recipe", "MixtureRecipeError"): FAILED,
+    ("builtins", "ValueError"): FAILED,  # any other value the library rejected, in its own words
+}
+
+
+def exit_code_of(e: BaseException) -> int | None:
+    """The exit code of a known error (``KNOWN_ERRORS``), or None for one that should show its traceback."""
+    for cls in type(e).__mro__:
+        code = KNOWN_ERRORS.get((cls.__module__, cls.__name__))
+        if code is not None:
+            return code
+    return None
+
+
+def one_line_errors(fn):
+    """A command's known library errors as one line on stderr with their exit code (``KNOWN_ERRORS``), instead
+    of a traceback; anything else goes on to the app's handler."""
+
+    @functools.wraps(fn)
+    def wrapper(*a, **k):
+        try:
+            return fn(*a, **k)
+        except Exception as e:
+            code = exit_code_of(e)
+            if code is None:
+                raise
+            msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)  # not KeyError's repr quotes
+            fail(" ".join(msg.split()), code=code)
+
+    return wrapper

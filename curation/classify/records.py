@@ -66,7 +66,7 @@ def iter_file(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield ``("file:line", record)``; a line that is not a JSON object raises InputError naming it."""
     path = Path(path)
     if not path.exists():
-        raise InputError(f"{path}: no such file")
+        raise FileNotFoundError(f"{path}: no such file")  # a missing path is bad input (the CLI's exit 2)
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 

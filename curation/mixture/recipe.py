@@ -96,7 +96,7 @@ def load_recipe(path: str | Path, sources: dict[str, str] | None = None, shares:
     if not path.exists() and (RECIPES_DIR / f"{path.name}.yaml").exists() and path.name == str(path):
         path = RECIPES_DIR / f"{path.name}.yaml"  # a bare name: a recipe shipped in recipes/mixture/
     if not path.exists():
-        raise MixtureRecipeError(f"{path}: no such recipe file (nor {RECIPES_DIR / (path.stem + '.yaml')})")
+        raise FileNotFoundError(f"{path}: no such recipe file (nor {RECIPES_DIR / (path.stem + '.yaml')})")
     try:
         d = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
