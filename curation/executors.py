@@ -8,9 +8,36 @@ import time
 from pathlib import Path
 from typing import Any
 
+from datatrove.executor import LocalPipelineExecutor
 from datatrove.pipeline.base import PipelineStep
 
 EXECUTORS = ("local", "slurm", "ray")
+
+
+class LocalExecutor(LocalPipelineExecutor):
+    """datatrove's local executor, quiet in its worker processes too. With ``workers > 1`` each task runs in a
+    pool process (forkserver: a fresh interpreter), where the parent's ``logger.disable("datatrove")`` does not
+    reach, so every task printed its pipeline, its stats table (~90 lines) and a reader bar. Here each task
+    disables datatrove's logs in the process that runs it (``quiet``; the log files under ``logs/`` are written
+    by datatrove's own file sink either way), and of tasks run in parallel only rank 0 draws the reader's bar:
+    bars of several processes on one terminal line overwrite each other."""
+
+    def __init__(self, *args: Any, quiet: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.quiet = quiet
+
+    def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1) -> Any:
+        if self.quiet:
+            from loguru import logger
+
+            logger.disable("datatrove")
+        if self.workers > 1 and rank != 0:
+            from .readers import CurationReader
+
+            for step in self.pipeline:  # this task's own copy of the pipeline (pickled to the worker)
+                if isinstance(step, CurationReader):
+                    step.progress = False
+        return super()._run_for_rank(rank, local_rank, node_rank)
 
 
 class CommitVersion(PipelineStep):
@@ -56,9 +83,10 @@ def commit_staging(store: Any, spec: dict[str, Any]) -> Any:
 
 
 def build_executors(plan: Any, executor: str = "local", workers: int = 1, logging_dir: str | None = None,
-                    **opts: Any) -> list[Any]:
+                    quiet: bool = True, **opts: Any) -> list[Any]:
     """One datatrove executor per stage (Slurm: chained with ``depends`` and a final commit stage). Tasks a
-    stage's ``completions/`` lists are skipped: a resumed run (``pipeline.plan_run``) redoes only the rest."""
+    stage's ``completions/`` lists are skipped: a resumed run (``pipeline.plan_run``) redoes only the rest.
+    ``quiet``: no datatrove logs on the console from local workers (``LocalExecutor``)."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor {executor!r}: expected one of {EXECUTORS}")
     logs = Path(logging_dir or plan.work_dir / "logs")
@@ -68,9 +96,7 @@ def build_executors(plan: Any, executor: str = "local", workers: int = 1, loggin
     for st in plan.stages:
         kw = {"pipeline": st.pipeline, "tasks": st.tasks, "logging_dir": str(logs / st.name)}
         if executor == "local":
-            from datatrove.executor import LocalPipelineExecutor
-
-            out.append(LocalPipelineExecutor(**kw, workers=min(workers, st.tasks), skip_completed=resume))
+            out.append(LocalExecutor(**kw, workers=min(workers, st.tasks), skip_completed=resume, quiet=quiet))
         elif executor == "ray":
             from datatrove.executor.ray import RayPipelineExecutor
 

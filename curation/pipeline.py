@@ -313,7 +313,8 @@ def run_recipe(recipe: str | Path | dict | Recipe, inputs: list[str], name: str 
         on_plan(plan)
     t0 = time.perf_counter()
     try:
-        executors = build_executors(plan, executor, workers, **executor_opts)  # inside: a bad option leaves no staging
+        # inside the try: a bad option leaves no staging
+        executors = build_executors(plan, executor, workers, quiet=quiet, **executor_opts)
         with _quiet_logs(quiet):
             if executor == "slurm":
                 executors[-1].run()
@@ -341,7 +342,8 @@ def run_recipe(recipe: str | Path | dict | Recipe, inputs: list[str], name: str 
 
 
 class _quiet_logs:
-    """datatrove logs every task start, stop and stats table at INFO; quiet runs silence its modules."""
+    """datatrove logs every task start, stop and stats table at INFO; quiet runs silence its modules in this
+    process (the local executor's worker processes silence their own: ``executors.LocalExecutor``)."""
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet

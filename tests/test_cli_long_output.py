@@ -145,16 +145,10 @@ def outputs(work: Path):
     return cases, run
 
 
-CASE_NAMES = [n for n in _cases(Path("w")) if n != "curate run --workers 2"]
-KNOWN = {  # found by this table, to be mended where the work lives
-    "curate run --workers 2": "datatrove's task logs (pipeline, stats: ~90 lines per task) and one reader bar per "
-                              "worker: curation/pipeline.py's _quiet_logs disables datatrove's logger in this "
-                              "process only, and the workers are forkserver processes",
-}
+CASE_NAMES = list(_cases(Path("w")))
 
 
-@pytest.mark.parametrize("name", [*CASE_NAMES, *(pytest.param(k, marks=pytest.mark.xfail(reason=v, strict=True))
-                                                 for k, v in KNOWN.items())])
+@pytest.mark.parametrize("name", CASE_NAMES)
 def test_long_command_ends_with_its_table_one_bar_and_no_library_noise(name: str, outputs, request) -> None:
     cases, run = outputs
     case = cases[name]
