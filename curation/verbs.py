@@ -23,11 +23,12 @@ from .sink import IntermediateReader, IntermediateWriter
 
 
 def extract_to_jsonl(inputs: list[str], output: str | Path, store_root: str | None = None,
-                     languages: list[str] | None = None, text_key: str = "text", **extract_opts: Any) -> dict[str, Any]:
+                     languages: list[str] | None = None, text_key: str = "text", progress: bool = False,
+                     **extract_opts: Any) -> dict[str, Any]:
     """One JSON record per page: ``text``, ``url``, ``source`` (file), ``lang``, ``lang_score``.
-    Returns the counts: ``inputs = written + dropped + quarantined``."""
+    Returns the counts: ``inputs = written + dropped + quarantined``. ``progress``: the reader's bar on stderr."""
     ledger = Ledger()
-    reader = CurationReader(inputs, ledger=ledger, store_root=store_root, text_key=text_key)
+    reader = CurationReader(inputs, ledger=ledger, store_root=store_root, text_key=text_key, progress=progress)
     extract, lang = Extract(**extract_opts), LanguageID(languages=languages)
     written = 0
     Path(output).parent.mkdir(parents=True, exist_ok=True)
@@ -90,9 +91,10 @@ def dedup_to_jsonl(inputs: list[str], output: str | Path, clusters: str | Path |
                    threshold: float = 0.8, store_root: str | None = None, text_key: str = "text",
                    exact: bool = True, near: bool = True, normalize_numbers: bool = False,
                    num_perm: int = 112, work_dir: str | Path | None = None, containment: float | None = 0.9,
-                   verify: bool = True) -> dict[str, Any]:
+                   verify: bool = True, progress: bool = False) -> dict[str, Any]:
     """Exact + MinHash dedup of text records (JSONL files or doc/sft/rl versions), on datatrove's executor.
-    Kept records are written unchanged; ``clusters`` gets one ``{"id", "cluster"}`` line per input record."""
+    Kept records are written unchanged; ``clusters`` gets one ``{"id", "cluster"}`` line per input record.
+    ``progress``: the reader's bar on stderr (the first stage reads every record; the others are quick)."""
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.dedup.minhash import MinhashDedupBuckets
     from loguru import logger
@@ -102,7 +104,8 @@ def dedup_to_jsonl(inputs: list[str], output: str | Path, clusters: str | Path |
     work = Path(work_dir or tempfile.mkdtemp(prefix="huijin-dedup-"))
     sig, mid, dups, labels = (str(work / d) for d in ("sigs", "stage1", "dups", "labels"))
     ledger = Ledger()
-    reader = CurationReader(inputs, ledger=ledger, store_root=store_root, text_key=text_key, keep_record=True)
+    reader = CurationReader(inputs, ledger=ledger, store_root=store_root, text_key=text_key, keep_record=True,
+                            progress=progress)
     # without a clusters file asked for, one is still written (in the work folder) to count removals by reason
     cluster_file = Path(clusters) if clusters else work / "clusters.jsonl"
     sink = JsonlRecordSink(str(output), str(cluster_file), labels)

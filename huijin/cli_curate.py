@@ -166,7 +166,7 @@ def extract(
     s = open_store(store, create=False) if any("@" in i for i in _inputs(inputs)) else None
     try:
         r = extract_to_jsonl(_inputs(inputs), output, store_root=str(s.root) if s else None,
-                             languages=langs, text_key=text_key)
+                             languages=langs, text_key=text_key, progress=not as_json)
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
     if as_json:
@@ -198,7 +198,8 @@ def dedup(
     s = open_store(store, create=False) if any(not Path(i).exists() for i in items) else None
     try:
         r = dedup_to_jsonl(items, output, clusters, threshold, store_root=str(s.root) if s else None,
-                           text_key=text_key, near=not no_near, normalize_numbers=normalize_numbers)
+                           text_key=text_key, near=not no_near, normalize_numbers=normalize_numbers,
+                           progress=not as_json)
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
     if as_json:

@@ -60,9 +60,9 @@ def _cases(w: Path) -> dict[str, Case]:
                                         "--tasks", "2", "--workers", "2", "--name", "web2"],
                                        ["what", "count", "kept", "docs/s"], "rank 0 read", shared=True),
         "curate extract": Case(["curate", "extract", "-i", "{shared}/warc/warcio/example.warc.gz", "-o",
-                                str(w / "ex.jsonl")], ["extract", "what", "written"], shared=True),
+                                str(w / "ex.jsonl")], ["extract", "what", "written"], "rank 0 read", shared=True),
         "curate dedup": Case(["curate", "dedup", "-i", str(w / "docs.jsonl"), "-o", str(w / "dd.jsonl")],
-                             ["dedup", "what", "kept", "removed exact_duplicate"]),
+                             ["dedup", "what", "kept", "removed exact_duplicate"], "rank 0 read"),
         "curate train-classifier": Case(["curate", "train-classifier", "--name", "toy", "--positive",
                                          str(w / "pos.jsonl"), "--negative", str(w / "neg.jsonl"), "-o",
                                          str(w / "clf"), "--epoch", "2", "--no-quantize"],
@@ -162,6 +162,17 @@ def test_long_command_ends_with_its_table_one_bar_and_no_library_noise(name: str
     assert not noise, f"{name}: library output in the default mode:\n" + "\n".join(noise[:20])
     bars = {m.group(1).strip() for ln in lines if (m := BAR.match(ln.strip()))}
     assert bars <= ({case.bar} if case.bar else set()), f"{name}: progress bars {bars}, expected {case.bar}"
+
+
+@pytest.mark.parametrize("name", ["curate extract", "curate dedup", "curate run --workers 2"])
+def test_reader_bar_shown_once(name: str, outputs, request) -> None:
+    """The curation reader's bar (no delay: it draws at once) shows in the single verbs too, and once when
+    tasks run in parallel; ``--json`` hides it."""
+    cases, run = outputs
+    if cases[name].shared:
+        request.getfixturevalue("shared_data")
+    err = run(name)[2]
+    assert {m.group(1).strip() for ln in re.split(r"[\r\n]+", err) if (m := BAR.match(ln.strip()))} == {"rank 0 read"}
 
 
 def test_every_long_command_is_in_the_table() -> None:
