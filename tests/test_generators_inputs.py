@@ -88,3 +88,16 @@ def test_judge_pairs_reads_an_rl_or_sft_version_through_input_manifest(store):
     with FakeOpenAIServer() as srv, pytest.raises(EmptyRun, match=r"pref: 1 inputs"):  # read, then answered
         run("judge_pairs", store, endpoint=srv.endpoint(), overrides={  # the same text k times: no pair, but read
             "prompts": w2.manifest.ref, "rubrics": ["helpfulness"], "outputs": {"pref": "jp"}})
+
+
+def test_agentic_sft_names_the_version_and_the_kind_it_reads(store):
+    """An sft version given as agentic_sft's tasks: one clear error before any request, not a KeyError."""
+    convs = [sft_record([{"role": "user", "content": "Explain duration."}, {"role": "assistant", "content": "x"}],
+                        None, "en", provenance("test", "t"))]
+    with store.writer("convs", kind="sft") as w:
+        w.write(convs)
+    with FakeOpenAIServer() as srv:
+        with pytest.raises(SynthRecipeError, match=r"reads a rl version as 'tasks', convs@1 is 'sft'"):
+            run({"generator": "agentic_sft", "tasks": w.manifest.ref, "outputs": {"sft": "ag"}}, store,
+                endpoint=srv.endpoint())
+        assert srv.n_requests == 0

@@ -26,8 +26,7 @@ def generate(run: RunContext) -> None:
     from synthesis.teachers import Request
 
     cfg = run.recipe
-    ref = run.input_version("tasks")
-    m = run.store.resolve(ref)
+    m = run.input_manifest("tasks", "rl")
     max_turns = int(cfg.get("max_turns", 6))
     min_reward = float(cfg.get("min_reward", 0.95))
     params = cfg.get("params") or {"temperature": 0.2}
