@@ -92,3 +92,22 @@ def test_token_logprobs_matches_log_softmax():
     got = token_logprobs(logits, ids, temperature=0.7)
     ref = torch.log_softmax(logits[:, :-1] / 0.7, -1).gather(2, ids[:, 1:, None]).squeeze(-1)
     assert torch.allclose(got, ref, atol=1e-6)
+
+
+@pytest.mark.parametrize("weight, expected", [
+    (1.0, [0.75, -0.25, -0.25, -0.25]),  # GRPO
+    (0.2, [0.75, -0.05, -0.05, -0.05]),
+    (0.0, [0.75, 0.0, 0.0, 0.0]),  # only the success is reinforced
+])
+def test_negative_weight_scales_only_below_mean_advantages(weight, expected):
+    gs = group_advantages([1.0, 0.0, 0.0, 0.0], 4, scale="none", negative_weight=weight)
+    assert gs.advantages == pytest.approx(expected)
+    # std-scaled: the positive advantage is the same whatever the weight
+    assert group_advantages([1.0, 0.0, 0.0, 0.0], 4, negative_weight=weight).advantages[0] == pytest.approx(
+        group_advantages([1.0, 0.0, 0.0, 0.0], 4).advantages[0])
+
+
+@pytest.mark.parametrize("weight", [-0.1, 1.5])
+def test_negative_weight_out_of_range(weight):
+    with pytest.raises(ValueError, match="negative_weight"):
+        group_advantages([1.0, 0.0], 2, negative_weight=weight)

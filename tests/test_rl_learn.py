@@ -72,3 +72,35 @@ def test_prompt_too_long_is_skipped_not_cut(tmp_path):
     assert all(s.skipped == "prompt_too_long" and s.reward is None and s.completion_tokens == 0 for s in long_)
     assert all(s.reward is not None and s.completion_tokens == 1 for s in res.samples if s.prompt_index == 0)
     assert res.metrics["samples_skipped"] == 4 and res.metrics["reward_none"] == 4
+
+
+def test_negative_weight_zero_trains_only_on_successes(tmp_path):
+    """With ``negative_weight=0`` the update sees only the above-mean samples (a failed sample's tokens get no
+    gradient), and one small SGD step raises the successes' log-probability."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from training.rl.grpo import group_advantages
+    from training.rl.rollout import pad_samples, sequence_logprobs
+    from training.rl.step import grpo_update, sample_and_score
+
+    path = build_toy_model(tmp_path / "toy", seed=0)
+    tok = AutoTokenizer.from_pretrained(str(path))
+    model = AutoModelForCausalLM.from_pretrained(str(path))
+    torch.manual_seed(0)
+    rc = RLConfig(group_size=16, prompts_per_step=8, max_new_tokens=1, update_micro_batch=64, negative_weight=0.0)
+    samples, _, _ = sample_and_score(model, tok, toy_records(8, seed=2), rc)
+    adv = group_advantages([s.reward for s in samples], rc.group_size).advantages
+    assert any(a > 0 for a in adv) and any(a < 0 for a in adv)
+    b = pad_samples(samples, tok.pad_token_id)
+
+    def seq_logp():
+        with torch.no_grad():
+            return (sequence_logprobs(model.eval(), b) * b.mask).sum(1)
+
+    before = seq_logp()
+    m = grpo_update(model.train(), tok, samples, rc, torch_updater(model, torch.optim.SGD(model.parameters(), lr=0.01),
+                                                                   clip=None))
+    assert m["samples_trained"] == sum(a > 0 for a in adv)
+    rose = (seq_logp() - before)[torch.tensor([a > 0 for a in adv])]
+    # first order: the successes' log-probability rises on the whole (one may fall through shared weights)
+    assert float(rose.mean()) > 0 and float((rose > 0).float().mean()) >= 0.75, rose

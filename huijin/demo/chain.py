@@ -229,17 +229,20 @@ STAGES = ["cpt", "sft", "reasoning_rl", "agentic_rl", "general_rl"]
 # ~1M parameters (4 layers × 128): the smallest size that learned the cell programs on 2 cores in the probe
 DEMO_MODEL = {"tiny_model": {"hidden_size": 128, "intermediate_size": 352, "num_hidden_layers": 4,
                              "num_attention_heads": 4, "num_key_value_heads": 2}}
-# RL moves a model that already answers: a small step (lr 1e-3 for 20 steps took numeric_acc 0.68 → 0.11) and a
-# cooler sampler whose groups are mostly right or mostly wrong, not noise
-_RL = {"max_new_tokens": 48, "save_every": 10, "lr": 5e-5, "temperature": 0.7, "prompts_per_step": 4}
+# RL moves a model that already answers. GRPO's push-down of failed samples wrecked it here (lr 1e-4..1e-3, 128-256
+# samples a step: the sampled reward fell every time, one SGD step of norm 0.1 took it from 0.44 to 0.06): a failed
+# program differs from a right one in one year token, and pushing that token down spreads its mass over the others.
+# Reinforcing only the successes (negative_weight 0, see training/rl/grpo.py) keeps the policy and sharpens it.
+_RL = {"max_new_tokens": 48, "save_every": 10, "lr": 3e-4, "warmup_steps": 0, "temperature": 0.7,
+       "prompts_per_step": 16, "group_size": 8, "negative_weight": 0.0}
 DEMO_SCHEDULE = {  # the full demo's steps per stage (--quick keeps the CI-sized defaults)
     "sft": {"max_steps": 400, "lr": 3e-3, "warmup_steps": 20, "save_every": 100},
-    # groups whose samples all scored the same teach nothing: refill them (DAPO dynamic sampling)
-    "reasoning_rl": {**_RL, "max_steps": 30, "dynamic_sampling_max_batches": 2},
+    "reasoning_rl": {**_RL, "max_steps": 20},
     # the demo model gets no tool-use SFT that fits its context yet, so every agentic episode scores 0: the stage
     # runs (its steps print the no-update warning) instead of failing the demo
-    "agentic_rl": {**_RL, "max_steps": 10, "allow_no_signal": True},
-    "general_rl": {**_RL, "max_steps": 20, "max_new_tokens": 96, "dynamic_sampling_max_batches": 2},
+    "agentic_rl": {**_RL, "prompts_per_step": 4, "group_size": 4, "max_steps": 10, "allow_no_signal": True},
+    # scenarios with numeric replay; groups whose samples all scored the same are refilled (DAPO dynamic sampling)
+    "general_rl": {**_RL, "max_steps": 10, "max_new_tokens": 96, "dynamic_sampling_max_batches": 2},
 }
 
 

@@ -24,16 +24,24 @@ class GroupStats:
 
 
 def group_advantages(rewards: Sequence[float | None], group_size: int, scale: str = "std",
-                     eps: float = 1e-4) -> GroupStats:
+                     eps: float = 1e-4, negative_weight: float = 1.0) -> GroupStats:
     """``A_i = (r_i - mean_g) / (std_g + eps)`` within each group of ``group_size`` consecutive completions.
 
     ``None`` rewards are left out of the group's mean and std and get no advantage (``valid=False``), so an
     unscorable row neither pulls the baseline down nor is pushed towards or away from. ``scale="none"`` keeps
-    only the mean baseline (Dr. GRPO's unscaled variant)."""
+    only the mean baseline (Dr. GRPO's unscaled variant).
+
+    ``negative_weight`` scales the below-mean advantages (1: GRPO). Pushing a failed sample down moves its
+    probability onto every other continuation, good or not, while pushing a success up sharpens the policy
+    towards it; Zhu et al. 2025 ("The Surprising Effectiveness of Negative Reinforcement in LLM Reasoning")
+    separate the two: positive-sample reinforcement raises pass@1, negative-sample reinforcement keeps pass@k.
+    0 leaves only the successes' term (RAFT/ReST-style filtered reinforcement with a group baseline)."""
     if group_size < 1 or len(rewards) % group_size:
         raise ValueError(f"{len(rewards)} rewards do not split into groups of {group_size}")
     if scale not in ("std", "none"):
         raise ValueError(f"scale must be 'std' or 'none', got {scale!r}")
+    if not 0.0 <= negative_weight <= 1.0:
+        raise ValueError(f"negative_weight must be in [0, 1], got {negative_weight}")
     adv, valid, zero_std, skipped = [], [], 0, 0
     for g in range(0, len(rewards), group_size):
         grp = rewards[g:g + group_size]
@@ -52,7 +60,8 @@ def group_advantages(rewards: Sequence[float | None], group_size: int, scale: st
             continue
         denom = std + eps if scale == "std" else 1.0
         for r in grp:
-            adv.append(0.0 if r is None else (float(r) - mean) / denom)
+            a = 0.0 if r is None else (float(r) - mean) / denom
+            adv.append(a * negative_weight if a < 0 else a)
             valid.append(r is not None)
     return GroupStats(adv, valid, zero_std, len(rewards) // group_size, skipped)
 

@@ -37,6 +37,7 @@ class RLConfig:
     eps_high: float = 0.28  # DAPO clip-higher
     kl_coef: float = 0.0  # KL to the reference model: off by default (DAPO, Dr. GRPO)
     adv_scale: str = "std"
+    negative_weight: float = 1.0  # scale of below-mean advantages (1: GRPO; 0: only successes are reinforced)
     update_micro_batch: int = 8  # sequences per forward/backward in the update
     ppo_epochs: int = 1  # >1 reuses each batch of rollouts (old log-probs from before the first update)
     max_turns: int = 4
@@ -161,7 +162,7 @@ def grpo_update(policy, tok, samples: list[Sample], rc: RLConfig, updater: Updat
     from .grpo import token_logprobs
 
     t2 = time.perf_counter()
-    gs = group_advantages([s.reward for s in samples], rc.group_size, rc.adv_scale)
+    gs = group_advantages([s.reward for s in samples], rc.group_size, rc.adv_scale, negative_weight=rc.negative_weight)
     keep = [i for i, s in enumerate(samples) if gs.valid[i] and gs.advantages[i] != 0.0 and s.completion_tokens]
     loss_stats: list[Any] = []
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
