@@ -319,14 +319,18 @@ class FastMinHash:
             np.add(buf, self.b, out=buf)
         return buf.min(axis=0) >> np.uint64(1)
 
-    def _oph(self, sh: np.ndarray) -> np.ndarray:
-        k = self.params.num_perm
+    def _hash_and_bin(self, sh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One-permutation hashing: each shingle's mixed hash and the bin (of ``num_perm``) it falls in."""
         with np.errstate(over="ignore"):
             h = sh * self.a[0] + self.seed
             h ^= h >> np.uint64(33)
             h *= _MIX2
             h ^= h >> np.uint64(29)
-        bins = (((h >> np.uint64(32)) * np.uint64(k)) >> np.uint64(32)).astype(np.intp)
+        return h, (((h >> np.uint64(32)) * np.uint64(self.params.num_perm)) >> np.uint64(32)).astype(np.intp)
+
+    def _oph(self, sh: np.ndarray) -> np.ndarray:
+        k = self.params.num_perm
+        h, bins = self._hash_and_bin(sh)
         out = np.full(k, np.iinfo(np.uint64).max, dtype=np.uint64)
         np.minimum.at(out, bins, h)
         empty = out == np.iinfo(np.uint64).max
@@ -473,12 +477,7 @@ class FastMinHash:
         """``_oph`` of every text at once: one ``minimum.at`` into a (texts, bins) table, densified row-wise."""
         k, docs = self.params.num_perm, len(cnt)
         top = np.iinfo(np.uint64).max
-        with np.errstate(over="ignore"):
-            h = sh * self.a[0] + self.seed
-            h ^= h >> np.uint64(33)
-            h *= _MIX2
-            h ^= h >> np.uint64(29)
-        bins = (((h >> np.uint64(32)) * np.uint64(k)) >> np.uint64(32)).astype(np.intp)
+        h, bins = self._hash_and_bin(sh)
         out = np.full(docs * k, top, dtype=np.uint64)
         bins += np.repeat(np.arange(docs, dtype=np.intp) * k, cnt)
         np.minimum.at(out, bins, h)

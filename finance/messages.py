@@ -31,8 +31,8 @@ def _nested_call(c: Mapping[str, Any], parse_arguments: bool) -> dict[str, Any]:
     if parse_arguments and isinstance(fn.get("arguments"), str):
         try:
             fn["arguments"] = json.loads(fn["arguments"])
-        except json.JSONDecodeError:
-            pass  # keep the raw string: the template prints it verbatim
+        except (ValueError, RecursionError):  # not JSON, or a 5,000-digit integer: keep the raw string
+            pass  # the template prints it verbatim
     return call
 
 

@@ -115,6 +115,9 @@ def one_line_errors(fn):
             code = exit_code_of(e)
             if code is None:
                 raise
+            from . import quiet
+
+            quiet.log_exception(e)  # one line on the console, the traceback in --log-file (as the app's handler)
             msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)  # not KeyError's repr quotes
             fail(" ".join(msg.split()), code=code)
 

@@ -111,12 +111,16 @@ def test_bad_tool_calls_are_reported_not_raised(env):
            {"id": "2", "name": "sql_query", "arguments": "not json"},
            {"id": "3", "name": "sql_query", "arguments": json.dumps({"query": "SELECT 1"})},
            {"id": "4", "name": "calculator", "arguments": json.dumps({"expression": 5})},
-           {"id": "5", "name": "search_docs", "arguments": json.dumps({"query": "x", "k": 99})}]
+           {"id": "5", "name": "search_docs", "arguments": json.dumps({"query": "x", "k": 99})},
+           # JSON that Python cannot hold (found by the fuzzer): a 5,000-digit integer, nesting past the stack
+           {"id": "6", "name": "calculator", "arguments": "9" * 5000},
+           {"id": "7", "name": "calculator", "arguments": "[" * 15000 + "]" * 15000}]
     for c in bad:
         m = env.step(c)
         assert m["role"] == "tool" and m["tool_call_id"] == c["id"]
         assert json.loads(m["content"])["ok"] is False
-    assert [o.ok for o in env.outcomes] == [False] * 5
+    assert [o.ok for o in env.outcomes] == [False] * 7
+    assert "cannot be read" in json.loads(env.step(bad[5])["content"])["error"]
 
 
 def test_call_budget(env):

@@ -191,6 +191,8 @@ def _parse_args(text: str) -> dict[str, Any]:
         args = json.loads(text or "{}")
     except json.JSONDecodeError as e:
         raise ToolArgumentError(f"arguments are not JSON ({e.msg})") from None
+    except (ValueError, RecursionError) as e:  # an integer past Python's 4,300-digit limit, nesting past the stack
+        raise ToolArgumentError(f"arguments cannot be read ({type(e).__name__}: {str(e)[:80]})") from None
     if not isinstance(args, dict):
         raise ToolArgumentError("arguments must be a JSON object")
     return args

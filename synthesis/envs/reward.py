@@ -100,7 +100,7 @@ def terms(spec: dict[str, Any], trajectory: list[dict[str, Any]], outcomes: list
 def _canon(arguments: str) -> str:
     try:
         return json.dumps(json.loads(arguments), sort_keys=True)
-    except (json.JSONDecodeError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # not JSON, or JSON Python cannot hold (a 5,000-digit integer)
         return str(arguments)
 
 
