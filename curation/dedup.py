@@ -106,7 +106,7 @@ class LabelledCluster(PipelineStep):
 
     def _verifier(self):
         """``check(a, b) -> bool`` on the exact shingle sets, or None when there is nothing to verify with."""
-        from .minhash import ShingleSets
+        from .minhash_step import ShingleSets
 
         if self.params is None or not self.params.verify:
             return None

@@ -38,7 +38,8 @@ from catalogs.store import pid_alive
 
 from .dedup import BucketGroup, DedupFilter, LabelledCluster
 from .ledger import SAMPLES, Ledger, Tap, trace_reasons
-from .minhash import DedupParams, FastMinhashSignature
+from .minhash import DedupParams
+from .minhash_step import FastMinhashSignature
 from .readers import CurationReader
 from .recipe import Recipe, StepSpec, load_recipe
 from .sink import IntermediateReader, IntermediateWriter, VersionPartWriter

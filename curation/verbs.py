@@ -17,7 +17,8 @@ from .dedup import BucketGroup, DedupFilter, LabelledCluster, read_labels
 from .extract import Extract
 from .langid import LanguageID
 from .ledger import Ledger, LedgerDump
-from .minhash import DedupParams, FastMinhashSignature
+from .minhash import DedupParams
+from .minhash_step import FastMinhashSignature
 from .readers import CurationReader
 from .sink import IntermediateReader, IntermediateWriter
 

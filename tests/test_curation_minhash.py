@@ -17,13 +17,13 @@ from curation.minhash import (
     TOKEN,
     DedupParams,
     FastMinHash,
-    FastMinhashSignature,
     exact_key,
     nfkc,
     normalize,
     text_word_hashes,
     word_hashes,
 )
+from curation.minhash_step import FastMinhashSignature
 
 
 def _words(n, seed):
