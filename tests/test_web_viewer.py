@@ -89,6 +89,17 @@ def _open(drv, url: str, shot: str | None = None):
     return By
 
 
+def _follow(drv, el) -> None:
+    """Click a link or submit button and wait for the page it loads: a click returns before the navigation."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = drv.find_element(By.TAG_NAME, "html")
+    el.click()
+    WebDriverWait(drv, 60).until(EC.staleness_of(old))
+
+
 def _cells(drv, css: str) -> list[str]:
     from selenium.webdriver.common.by import By
 
@@ -143,14 +154,14 @@ def test_version_page_funnel_distributions_rows_and_search(viewer, browser) -> N
     assert [e.get_attribute("data-id") for e in shown] == [r["id"] for r in first]
     text0 = shown[0].find_element(By.CSS_SELECTOR, ".field-text .fval").text
     assert " ".join(text0.split()) == " ".join(first[0]["text"].split())
-    browser.find_element(By.ID, "next").click()
+    _follow(browser, browser.find_element(By.ID, "next"))
     assert "page 2 of" in browser.find_element(By.ID, "pager").text
     # the search box runs a sandboxed rows() query
     _open(browser, f"{base}/v/{m.ref}")
     box = browser.find_element(By.ID, "search-sql")
     box.clear()
     box.send_keys(f"select lang, count(*) as n from rows('{m.ref}') group by lang order by lang")
-    browser.find_element(By.ID, "search-go").click()
+    _follow(browser, browser.find_element(By.ID, "search-go"))
     got = {r.find_elements(By.TAG_NAME, "td")[0].text: int(r.find_elements(By.TAG_NAME, "td")[1].text)
            for r in browser.find_elements(By.CSS_SELECTOR, "#search-result tbody tr")}
     assert got == m.stats["lang"]
@@ -183,9 +194,9 @@ def test_lineage_click_through(viewer, browser) -> None:
     assert {f"v:{v['name']}@{v['version']}" for v in store.ls()} <= nodes
     assert any(n.startswith("s:") for n in nodes) and any(n.startswith("r:") for n in nodes)
     # click a version node → its page; its "lineage graph" link → the graph focused on it
-    browser.find_element(By.CSS_SELECTOR, '#lineage a[data-node="v:demo-web-fin@1"]').click()
+    _follow(browser, browser.find_element(By.CSS_SELECTOR, '#lineage a[data-node="v:demo-web-fin@1"]'))
     assert browser.find_element(By.ID, "ref").text.startswith("demo-web-fin@1")
-    browser.find_element(By.ID, "to-lineage").click()
+    _follow(browser, browser.find_element(By.ID, "to-lineage"))
     assert browser.find_element(By.ID, "focus").text == "v:demo-web-fin@1"
     hot = {e.get_attribute("data-node") for e in browser.find_elements(By.CSS_SELECTOR, "#lineage .node.related")}
     assert "v:demo-web@1" in hot  # its raw input
@@ -193,7 +204,7 @@ def test_lineage_click_through(viewer, browser) -> None:
     browser.save_screenshot(str(ARTIFACTS / "lineage-focus.png"))
     # and on from the graph to a run
     run_node = next(n for n in sorted(hot) if n.startswith("r:"))
-    browser.find_element(By.CSS_SELECTOR, f'#lineage a[data-node="{run_node}"]').click()
+    _follow(browser, browser.find_element(By.CSS_SELECTOR, f'#lineage a[data-node="{run_node}"]'))
     assert browser.find_element(By.ID, "run-id").text.startswith(run_node[2:])
 
 
