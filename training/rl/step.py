@@ -63,10 +63,12 @@ class RLConfig:
 
 @dataclass
 class Updater:
-    """How to train: ``forward(batch) -> logits`` (completion window), ``backward(loss)``, ``step(is_last_micro)``."""
+    """How to train: ``begin(is_last_micro)`` before each micro-batch, ``forward(batch) -> logits`` (completion
+    window), ``backward(loss)``, ``step(is_last_micro)``."""
     forward: Callable[[Batch], torch.Tensor]
     backward: Callable[[torch.Tensor], None]
     step: Callable[[bool], None]
+    begin: Callable[[bool], None] = lambda last: None
     ref_model: Any = None  # for the optional KL term
     # several ranks: the step's token count summed over ranks, the most micro-batches any rank has, and the
     # factor that undoes DeepSpeed's averaging of gradients over ranks (so the loss is a global token mean)
@@ -91,15 +93,18 @@ def torch_updater(model, optimizer, clip: float | None = 1.0) -> Updater:
 
 def deepspeed_updater(engine) -> Updater:
     """Manual accumulation boundary: the number of micro-batches varies per step (skipped samples), so the
-    engine is told which backward is the last; losses are already normalised by the step's token count."""
+    engine is told which backward is the last; losses are already normalised by the step's token count.
+    The boundary must be set *before* the micro-batch's forward/backward (DeepSpeed reduces the accumulated
+    gradients inside the backward that runs at the boundary): set after it, as before, each step's optimizer
+    update used gradients that did not add up the step's micro-batches (tests/test_rl_updaters.py)."""
     def fwd(b: Batch) -> torch.Tensor:
         return forward_logits(engine, b)
 
     def step(last: bool) -> None:
-        engine.set_gradient_accumulation_boundary(last)
         engine.step()
 
-    return Updater(fwd, lambda loss: engine.backward(loss, scale_wrt_gas=False), step)
+    return Updater(fwd, lambda loss: engine.backward(loss, scale_wrt_gas=False), step,
+                   begin=engine.set_gradient_accumulation_boundary)
 
 
 @dataclass
@@ -187,6 +192,7 @@ def grpo_update(policy, tok, samples: list[Sample], rc: RLConfig, updater: Updat
                                  for c in chunks[:n_real]])
         for _ in range(rc.ppo_epochs):
             for j, c in enumerate(chunks):
+                updater.begin(j == len(chunks) - 1)
                 mb = batch.rows(c)
                 logp = token_logprobs(updater.forward(mb), mb.ids, rc.temperature)
                 old_c = old[c] if old is not None else logp.detach()  # one pass: ratio 1, gradient of the PG
