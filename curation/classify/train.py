@@ -150,7 +150,7 @@ def balance(train: list[Example], seed: int) -> list[Example]:
     for ex in train:
         by[(ex.lang, ex.label)].append(ex)
     out = list(train)
-    for lang in {k[0] for k in by}:
+    for lang in sorted({k[0] for k in by}):  # sorted: a set of str iterates in a per-process hash order
         pos, neg = by[(lang, True)], by[(lang, False)]
         if not pos or not neg:
             continue
