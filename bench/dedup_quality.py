@@ -200,7 +200,8 @@ def band_candidates(sigs: list[np.ndarray | None], b: int, r: int) -> set[tuple[
 def huijin_in_process(docs: list[str], verify: bool = True, repeat: int = 1) -> tuple[set[tuple[int, int]], dict]:
     """Signatures (+ shingle hashes), LSH candidates, verification: the pairs found and the best seconds of each
     part over ``repeat`` runs (the machine is shared: the best run is the least disturbed)."""
-    from curation.minhash import DedupParams, FastMinHash
+    from curation.dedup_params import DedupParams
+    from curation.minhash import FastMinHash
 
     params = DedupParams.for_threshold(THRESHOLD, PERM, verify=verify)
     mh = FastMinHash(params)

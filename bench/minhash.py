@@ -44,7 +44,8 @@ def shingles(text: str) -> list[str]:
 
 
 def methods() -> dict:
-    from curation.minhash import DedupParams, FastMinHash
+    from curation.dedup_params import DedupParams
+    from curation.minhash import FastMinHash
 
     out = {"ours_oph": FastMinHash(DedupParams(num_buckets=BANDS, hashes_per_bucket=ROWS, scheme="oph")).signature,
            "ours_classic": FastMinHash(DedupParams(num_buckets=BANDS, hashes_per_bucket=ROWS, scheme="classic")).signature}
@@ -90,7 +91,8 @@ def speed(fn, docs: list[str]) -> float:
 
 def batch_speed(docs: list[str]) -> float:
     """ours_oph as the pipeline's signature step runs it: all documents through ``sign_batch`` (same signatures)."""
-    from curation.minhash import DedupParams, FastMinHash
+    from curation.dedup_params import DedupParams
+    from curation.minhash import FastMinHash
 
     mh = FastMinHash(DedupParams(num_buckets=BANDS, hashes_per_bucket=ROWS, scheme="oph"))
     mh.sign_batch(docs[:1], sets=False)  # warm-up

@@ -21,7 +21,7 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.dedup.minhash import SENTINEL
 from datatrove.utils.binaryio import read_tuples_from_file
 
-from .minhash import DedupParams
+from .dedup_params import DedupParams
 
 LABELS = {0: "near_duplicate", 1: "exact_duplicate", 2: "duplicate_of_catalog"}
 INDEX_NODE = (SENTINEL, SENTINEL)

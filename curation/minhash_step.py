@@ -14,7 +14,9 @@ import numpy as np
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from .minhash import DedupParams, FastMinHash, exact_key, normalize
+from .dedup_params import DedupParams
+from .minhash import FastMinHash
+from .text_hashing import exact_key, normalize
 
 
 class FastMinhashSignature(PipelineStep):

@@ -37,8 +37,8 @@ from typing import Any
 from catalogs.store import pid_alive
 
 from .dedup import BucketGroup, DedupFilter, LabelledCluster
+from .dedup_params import DedupParams
 from .ledger import SAMPLES, Ledger, Tap, trace_reasons
-from .minhash import DedupParams
 from .minhash_step import FastMinhashSignature
 from .readers import CurationReader
 from .recipe import Recipe, StepSpec, load_recipe

@@ -14,10 +14,10 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from .dedup import BucketGroup, DedupFilter, LabelledCluster, read_labels
+from .dedup_params import DedupParams
 from .extract import Extract
 from .langid import LanguageID
 from .ledger import Ledger, LedgerDump
-from .minhash import DedupParams
 from .minhash_step import FastMinhashSignature
 from .readers import CurationReader
 from .sink import IntermediateReader, IntermediateWriter

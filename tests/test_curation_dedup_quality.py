@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from curation.minhash import DedupParams
+from curation.dedup_params import DedupParams
 from curation.verbs import dedup_to_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,17 +13,10 @@ import pytest
 from datatrove.data import Document
 
 from curation.dedup import DedupFilter, LabelledCluster
-from curation.minhash import (
-    TOKEN,
-    DedupParams,
-    FastMinHash,
-    exact_key,
-    nfkc,
-    normalize,
-    text_word_hashes,
-    word_hashes,
-)
+from curation.dedup_params import DedupParams
+from curation.minhash import FastMinHash
 from curation.minhash_step import FastMinhashSignature
+from curation.text_hashing import TOKEN, exact_key, nfkc, normalize, text_word_hashes, word_hashes
 
 
 def _words(n, seed):
