@@ -21,6 +21,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 
+def arguments_value(text: Any) -> Any:
+    """Tool-call arguments as JSON values, or ``text`` itself when they are not JSON Python can hold (bad JSON, an
+    integer past the 4,300-digit limit, nesting past the stack): policy text is untrusted."""
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError, RecursionError):
+        return text
+
+
 def _nested_call(c: Mapping[str, Any], parse_arguments: bool) -> dict[str, Any]:
     if "function" in c:  # already nested (OpenAI shape)
         fn = dict(c["function"])
@@ -29,10 +38,7 @@ def _nested_call(c: Mapping[str, Any], parse_arguments: bool) -> dict[str, Any]:
         fn = {"name": c["name"], "arguments": c.get("arguments") or "{}"}
         call = {"id": c.get("id"), "type": "function", "function": fn}
     if parse_arguments and isinstance(fn.get("arguments"), str):
-        try:
-            fn["arguments"] = json.loads(fn["arguments"])
-        except (ValueError, RecursionError):  # not JSON, or a 5,000-digit integer: keep the raw string
-            pass  # the template prints it verbatim
+        fn["arguments"] = arguments_value(fn["arguments"])  # a raw string stays: the template prints it verbatim
     return call
 
 

@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from finance.messages import tool_calls_of
+from finance.messages import arguments_value, tool_calls_of
 from synthesis.rewards import Result, score
 from synthesis.rewards.extract import extract_answer
 
@@ -98,10 +98,8 @@ def terms(spec: dict[str, Any], trajectory: list[dict[str, Any]], outcomes: list
 
 
 def _canon(arguments: str) -> str:
-    try:
-        return json.dumps(json.loads(arguments), sort_keys=True)
-    except (ValueError, TypeError, RecursionError):  # not JSON, or JSON Python cannot hold (a 5,000-digit integer)
-        return str(arguments)
+    value = arguments_value(arguments)
+    return str(arguments) if value is arguments else json.dumps(value, sort_keys=True)
 
 
 def result_of(t: dict[str, Any]) -> Result:
