@@ -18,7 +18,7 @@ import yaml
 # read with a default somewhere in training/ (or set by the demo), never spelled in a stage recipe
 CODE_KEYS = frozenset({
     "eval_limit", "judge_cache", "judge_max_tokens", "stage_metrics", "teachers_yaml", "threads", "tiny_model",
-    "tokenize_workers", "val_reward", "allow_no_signal", "model", "deepspeed_config",
+    "tokenize_workers", "val_reward", "allow_no_signal", "model", "deepspeed_config", "metrics_every",
 })
 
 

@@ -137,7 +137,7 @@ def run_stages(store: Store, snapshot: str, stages: list[str], model: str = "tin
 
 
 # Config keys that do not change what a resumed run computes (threads, logging, evaluation, bookkeeping).
-RESUME_NEUTRAL = {"threads", "eval_suite", "eval_limit", "eval_every", "register_artifact", "keep_checkpoints",
+RESUME_NEUTRAL = {"threads", "eval_suite", "eval_limit", "eval_every", "metrics_every", "register_artifact", "keep_checkpoints",
                   "save_every", "tokenize_workers", "stage_metrics"}
 
 

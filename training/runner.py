@@ -119,6 +119,39 @@ def read_history(path: Path) -> list[dict[str, Any]]:
     return [by_step[k] for k in sorted(by_step)]
 
 
+def metric_interval(cfg: dict[str, Any]) -> int:
+    """``metrics_every``: score the held-out ``stage_metrics`` every N steps (and at the last), so a stage shows
+    the curve of its own metric, not only its end point. Rank 0 scores the full model it holds, which ZeRO-3
+    partitions across ranks: refused there."""
+    every = int(cfg.get("metrics_every") or 0)
+    if every < 0:
+        raise ValueError(f"metrics_every must be >= 0, got {every}")
+    if every and not cfg.get("stage_metrics"):
+        raise ValueError("metrics_every needs stage_metrics (the held-out metrics to score during training)")
+    if every and int(cfg.get("zero_stage", 2)) == 3:
+        raise ValueError("metrics_every is not supported with zero_stage 3 (rank 0 does not hold the whole model); "
+                         "score the saved checkpoints with `huijin eval` instead")
+    return every
+
+
+def metric_curve(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """``{"stage_metrics_curve": {name: [[step, value, ci_low, ci_high, n], …]}}`` from the steps that scored
+    the stage metrics (nothing when none did): the run record keeps the curve next to the end point."""
+    curve: dict[str, list[list[Any]]] = {}
+    for h in history:
+        for name, v in (h.get("stage_metrics") or {}).items():
+            if isinstance(v, dict):
+                ci = v.get("ci") or [None, None]
+                curve.setdefault(name, []).append([h["step"], v.get("value"), ci[0], ci[1], v.get("n")])
+    return {"stage_metrics_curve": curve} if curve else {}
+
+
+def _estimate(v: dict[str, Any]) -> str:
+    if v["value"] is None:
+        return "n/a"
+    return f"{v['value']:.3f}" + (f" [{v['ci'][0]:.3f}, {v['ci'][1]:.3f}]" if v["ci"] else "")
+
+
 class StageRunner:
     """Run one stage on this rank: ``StageRunner(job, steps).run()`` → ``{"output_model", "metrics"}``."""
 
@@ -156,7 +189,7 @@ class StageRunner:
         hist = read_history(out / "metrics.jsonl") if rank == 0 else self.history  # includes steps before a resume
         metrics = steps.finish(hist)
         final = export_hf(steps.engine, steps.tokenizer, out / "model", rank)
-        metrics = {"steps": self.step, "plan_hash": spec.hash, "world_size": world, **metrics}
+        metrics = {"steps": self.step, "plan_hash": spec.hash, "world_size": world, **metrics, **metric_curve(hist)}
         result = {"output_model": str(final), "metrics": metrics}
         if rank == 0:
             (out / RESULT).write_text(json.dumps(result, indent=1, default=str))
@@ -177,6 +210,7 @@ class StageRunner:
     def _loop(self, r: Rank, step: int, total: int) -> None:
         steps, cfg = self.steps, r.cfg
         save_every, eval_every = int(cfg.get("save_every") or 0), int(cfg.get("eval_every") or 0)
+        metrics_every = metric_interval(cfg)
         kill_after = int(os.environ.get(KILL_ENV, "-1"))
         self.history: list[dict[str, Any]] = []
         self.step = step
@@ -190,11 +224,14 @@ class StageRunner:
                 if eval_every and self.step % eval_every == 0:
                     rec.update(steps.validate())
                 rec.setdefault("dt", time.perf_counter() - t0)
+                shown = ""
+                if metrics_every and r.rank == 0 and (self.step % metrics_every == 0 or self.step == total):
+                    rec["stage_metrics"], shown = self._stage_metrics(r)
                 self.history.append(rec)
                 if r.rank == 0:
                     recent = [h["dt"] for h in self.history[-20:]]
                     eta = sum(recent) / len(recent) * (total - self.step)
-                    print(f"{steps.line(rec, total)} | eta {eta:.0f}s", flush=True)
+                    print(f"{steps.line(rec, total)}{shown} | eta {eta:.0f}s", flush=True)
                     log.write(json.dumps(rec) + "\n")
                     log.flush()
                 if save_every and (self.step % save_every == 0 or self.step == total):
@@ -204,6 +241,17 @@ class StageRunner:
         finally:
             if log:
                 log.close()
+
+    def _stage_metrics(self, r: Rank) -> tuple[dict[str, Any], str]:
+        """The held-out stage metrics of the model being trained (rank 0; the curve of ``metrics_every``):
+        ``({name: {value, ci, n}}, the text the step line shows)``."""
+        from .evaluation.stage_metrics import evaluate_live
+
+        t = time.perf_counter()
+        scores = evaluate_live(self.steps.engine.module, self.steps.tokenizer, r.store, r.cfg["stage_metrics"])
+        out = {k: {"value": v["value"], "ci": v["ci"], "n": v["n"]} for k, v in scores.items()}
+        shown = "".join(f" | {k} {_estimate(v)}" for k, v in out.items())
+        return {**out, "t_metrics": round(time.perf_counter() - t, 2)}, shown
 
     def _checkpoint(self, r: Rank, rec: dict[str, Any]) -> None:
         from .engine import prune_checkpoints, save_checkpoint, write_client_meta

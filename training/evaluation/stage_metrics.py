@@ -106,6 +106,29 @@ def evaluate_metrics(model_path: str | Path, store, metrics: dict[str, Any], pro
     tok = AutoTokenizer.from_pretrained(str(model_path))
     model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.float32).eval()
     model.config.use_cache = True
+    return evaluate_model(model, tok, store, specs, log=log, judge=judge)
+
+
+def evaluate_live(model, tok, store, metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The same metrics on a model in the middle of training (``metrics_every``): evaluated in eval mode with
+    the KV cache on, then put back as it was, with the torch RNG state restored, so that the training run
+    computes exactly what it would have computed without the evaluation (tests/test_metric_curves.py)."""
+    import torch
+
+    was_training, cache = model.training, model.config.use_cache
+    with torch.random.fork_rng(devices=[]):
+        try:
+            model.eval()
+            model.config.use_cache = True
+            return evaluate_model(model, tok, store, check_metrics(metrics))
+        finally:
+            model.train(was_training)
+            model.config.use_cache = cache
+
+
+def evaluate_model(model, tok, store, specs: dict[str, dict[str, Any]], log: Callable[[str], None] | None = None,
+                   judge: Any = None) -> dict[str, dict[str, Any]]:
+    """``evaluate_metrics`` on a loaded model (``specs`` already checked)."""
     out: dict[str, dict[str, Any]] = {}
     for name, m in specs.items():
         ref = store.resolve(m["version"]).ref
