@@ -46,6 +46,9 @@ def test_finqa_dev_known_answers_score(suite):
     g = float(pct.spec["answer"])
     assert score_item(pct, f"\\boxed{{{g:.4f}\\%}}").score == 1.0
     assert score_item(pct, f"\\boxed{{{g / 100:.6f}}}").score == 1.0
+    # a plain-prompt answer after a reasoning trace that boxed a draft: the answer is read, the draft never
+    assert score_item(zbh, "<think>maybe \\boxed{380%}</think> 3.8%", prompt="plain").score == 1.0
+    assert score_item(zbh, "<think>maybe \\boxed{3.8%}</think> 380%", prompt="plain").score == 0.0
 
 
 def test_finqa_programs_are_executed(suite, shared_data):

@@ -80,8 +80,12 @@ class ItemResult:
 
 def score_item(item: EvalItem, completion: str, prompt: str = "chat") -> ItemResult:
     from synthesis.rewards import extract_answer, score
+    from synthesis.rewards.extract import strip_thinking
 
-    text = f"Answer: {completion}" if prompt == "plain" and "\\boxed" not in completion else completion
+    # a base model's plain answer gets the "Answer:" cue unless it boxed one; a \boxed inside its reasoning trace
+    # is not an answer (the scorer never reads the trace), so the cue is decided on the text after the trace
+    boxed = "\\boxed" in strip_thinking(completion)
+    text = f"Answer: {completion}" if prompt == "plain" and not boxed else completion
     res, via = score(item.spec, text), "answer"
     if item.program_spec and not res.score:
         ans, _ = extract_answer(text)
