@@ -40,6 +40,11 @@ class BenchmarkFormatError(ValueError):
     """A benchmark file or record is not in a format we read; the message names the file and record."""
 
 
+class BenchmarkMissing(BenchmarkFormatError, FileNotFoundError):
+    """A benchmark path that is not there: bad input (exit 2, like any missing file), and still a
+    ``BenchmarkFormatError`` for the callers that catch that."""
+
+
 @dataclass
 class BenchQuestion:
     """One question of a benchmark record, with its gold as shipped."""
@@ -159,7 +164,7 @@ def read_benchmark(path: str | Path, fmt: str = "auto") -> list[BenchmarkRecord]
     if fmt not in FORMATS:
         raise BenchmarkFormatError(f"{path}: format {fmt!r} is not one of {FORMATS}")
     if not path.exists():
-        raise BenchmarkFormatError(f"{path} does not exist")
+        raise BenchmarkMissing(f"{path} does not exist")
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix in (".csv", ".jsonl"))
         if not files:

@@ -88,6 +88,7 @@ KNOWN_ERRORS: dict[tuple[str, str], int] = {
     ("catalogs.snapshots", "SnapshotError"): FAILED,
     ("catalogs.importer", "ImportFailed"): FAILED,  # a bad record in a file being imported
     ("curation.classify.records", "InputError"): FAILED,  # a bad record in an input file
+    ("finance.benchmarks", "BenchmarkMissing"): BAD_INPUT,  # a benchmark file that is not there
     ("finance.benchmarks", "BenchmarkFormatError"): FAILED,
     ("curation.mixture.recipe", "MixtureRecipeError"): FAILED,
     ("builtins", "ValueError"): FAILED,  # any other value the library rejected, in its own words

@@ -15,6 +15,7 @@ from catalogs.refs import RefError
 from catalogs.schemas import SchemaError
 from catalogs.snapshots import SnapshotError
 from catalogs.sql import QueryError, QueryLimitError
+from finance.benchmarks import BenchmarkFormatError, BenchmarkMissing
 from huijin.cli import app
 from huijin.common import exit_code_of
 
@@ -25,7 +26,8 @@ runner = CliRunner()
     (RefError("no version x@1"), 2), (FileNotFoundError("no huijin store at s"), 2), (KeyError("no run 'r'"), 2),
     (CatalogDamaged("damaged"), 1), (TimeoutError("locked"), 1), (QueryError("bad sql"), 1),
     (QueryLimitError("time limit"), 1), (SchemaError("bad row"), 1), (SnapshotError("immutable"), 1),
-    (ImportFailed("f:2: bad"), 1), (ValueError("a value"), 1),
+    (ImportFailed("f:2: bad"), 1), (ValueError("a value"), 1), (BenchmarkMissing("x.json does not exist"), 2),
+    (BenchmarkFormatError("x.json: not FinQA"), 1),
     (RuntimeError("a bug"), None), (TypeError("a bug"), None), (OSError("disk"), None),  # tracebacks
 ])
 def test_exit_code_of(error: BaseException, code: int | None) -> None:
@@ -47,12 +49,15 @@ def st(tmp_path) -> str:
     (["catalog", "diff", "a@1", "a@9"], 2, "no version a@9"),
     (["catalog", "import", "MISSING", "--kind", "doc", "--name", "b"], 2, "no such file"),
     (["curate", "mix", "MISSING", "--name", "m"], 2, "MISSING"),
+    (["curate", "decontaminate", "-i", "a@1", "--benchmark", "fq=MISSING", "--report", "REPORT", "--name", "d"], 2,
+     "benchmark fq: MISSING does not exist"),
     (["catalog", "query", "select nosuchcolumn from versions"], 1, "nosuchcolumn"),
     (["catalog", "head", "a@1", "--store", "NOWHERE"], 2, "no huijin store"),
 ])
 def test_same_error_same_code_in_every_command_group(st: str, tmp_path, args: list[str], code: int,
                                                      said: str) -> None:
-    args = [str(tmp_path / a) if a == "MISSING" else a for a in args]
+    args = [a.replace("MISSING", str(tmp_path / "MISSING")).replace("REPORT", str(tmp_path / "r.json")) for a in args]
+    said = said.replace("MISSING", str(tmp_path / "MISSING"))
     if "--store" in args:
         args[args.index("--store") + 1] = str(tmp_path / "nowhere")
     else:

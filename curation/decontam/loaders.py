@@ -76,5 +76,5 @@ def load_benchmark(name: str, path: str | Path, fmt: str = "auto") -> list[Bench
     try:
         records = read_benchmark(path, fmt)
     except BenchmarkFormatError as e:
-        raise BenchmarkFormatError(f"benchmark {name}: {e}") from None
+        raise type(e)(f"benchmark {name}: {e}") from None  # a missing file stays a missing file (exit 2)
     return [it for rec in records for it in _items(name, rec, prefix=path.is_dir())]

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from finance.answers import AnswerError, question_spec
-from finance.benchmarks import BenchmarkFormatError, BenchmarkRecord, BenchQuestion, read_benchmark, read_mc
+from finance.benchmarks import (
+    BenchmarkFormatError,
+    BenchmarkMissing,
+    BenchmarkRecord,
+    BenchQuestion,
+    read_benchmark,
+    read_mc,
+)
 from finance.benchmarks import table_text as _table_text
 from synthesis.rewards import run_program
 
@@ -47,6 +54,8 @@ def table_text(table: list[list[Any]]) -> str:
 def _records(path: Path, fmt: str) -> list[BenchmarkRecord]:
     try:
         return read_benchmark(path, fmt)
+    except BenchmarkMissing:
+        raise
     except BenchmarkFormatError as e:
         raise LoadError(f"{path}: cannot read benchmark file ({e})") from None
 
