@@ -18,8 +18,9 @@ typer_fast.install()  # plain str options without importing pydantic (0.2-0.3 s 
 
 
 class OneLineErrors(TyperGroup):
-    """An error no command handled is one line on stderr and exit 2; the traceback only with --verbose
-    (``huijin --verbose …``, a command's own --verbose, or HUIJIN_VERBOSE=1)."""
+    """An error no command handled is one line on stderr and exit 1 (a failure while working, as Python's own
+    exit for an uncaught error: exit 2 stays the promise that the *input* was bad); the traceback only with
+    --verbose (``huijin --verbose …``, a command's own --verbose, or HUIJIN_VERBOSE=1)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -69,7 +70,7 @@ class OneLineErrors(TyperGroup):
             text = escape(" ".join(str(e).split()) or repr(e))
             err_console.print(f"[bold red]error:[/] {type(e).__name__}: {text[:500]}  (--verbose for the traceback)",
                               soft_wrap=True, markup=True, highlight=False)
-            raise typer.Exit(2) from None
+            raise typer.Exit(1) from None
 
 
 def _usage_error(e: Exception) -> bool:

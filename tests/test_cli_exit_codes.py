@@ -66,3 +66,18 @@ def test_same_error_same_code_in_every_command_group(st: str, tmp_path, args: li
     assert r.exit_code == code, r.output
     assert "Traceback" not in r.output and len(r.output.strip().splitlines()) == 1, r.output
     assert said in " ".join(r.output.split()), r.output
+
+
+def test_an_error_no_command_handled_is_one_line_and_exit_1(st: str, monkeypatch) -> None:
+    """A bug (an error no rule knows) is a failure while working: exit 1 like Python's own, never the exit 2 that
+    says the input was bad; the traceback comes with --verbose."""
+    import catalogs.raw_inputs as raw
+
+    def broken(*a, **k):
+        raise RuntimeError("a bug in the lineage walk")
+
+    monkeypatch.setattr(raw, "lineage_with_raw", broken)
+    monkeypatch.delenv("HUIJIN_VERBOSE", raising=False)
+    r = runner.invoke(app, ["catalog", "lineage", "a@1", "--store", st])
+    assert r.exit_code == 1, r.output
+    assert "RuntimeError: a bug in the lineage walk" in r.output and "Traceback" not in r.output
