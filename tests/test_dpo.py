@@ -218,6 +218,25 @@ def test_online_reference_matches_precomputed(setup, trained, tmp_path):
                                                                   abs=1e-4)
 
 
+def test_precomputed_reference_scores_each_pair_once(setup, tmp_path):
+    """12 steps × 8 pairs of a 2-epoch plan read some pairs twice: the reference scores each pair read, and each
+    held-out pair, once (it scored them once per reading), and the steps with repeated pairs still see policy ==
+    reference (the looked-up reference is the right one)."""
+    from training.engine import restored_dist_env
+    from training.launch import run_stages
+
+    store, model, _ = setup
+    cfg = {"dpo": {**CFG["dpo"], "max_steps": 12, "save_every": 0, "lr": 1e-9, "epochs": 2.0}}  # policy ≈ reference
+    with restored_dist_env():
+        (rec,) = run_stages(store, "pref-snap", ["dpo"], model=str(model), output=tmp_path / "rep", config=cfg)
+    m, steps = rec["metrics"], _steps(tmp_path / "rep")
+    read = [p for s in sorted(steps) for p in steps[s]["pairs"]]
+    assert m["consumed_pairs"] == len(read) == 96 and len(set(read)) < 96  # two epochs, shuffled: repeats
+    assert m["reference_pairs_scored"] == len(set(read)) + m["val_pairs"]  # each read pair once, and the held-out
+    # policy == reference at every step, the repeated pairs' too: each step's loss is exactly log 2
+    assert all(steps[s]["loss"] == pytest.approx(math.log(2), abs=1e-4) for s in steps)
+
+
 def test_ipo_through_the_stage(setup, tmp_path):
     from training.engine import restored_dist_env
     from training.launch import run_stages

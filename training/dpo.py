@@ -104,15 +104,18 @@ class DPOSteps(StageSteps):
             model.to(dev)
         self.ref_model = None
         self.ref: dict[tuple[int, int], list[float]] = {}
+        self.ref_scored = 0  # pairs the precomputed reference ran the model on
         mine = [self.plan.train[i] for t in range(total) for k in range(self.accum) for i in self._positions(t, k)]
         val_mine = self.plan.val[self.rank::self.world]
         if self.mode == "precompute":  # the input model is the reference: score every pair this rank reads, once
             model.eval()
+            todo = list(dict.fromkeys(mine + val_mine))  # reading order; a pair read in two epochs is scored once
             with torch.no_grad():
-                for i in range(0, len(mine) + len(val_mine), self.micro):
-                    refs = (mine + val_mine)[i:i + self.micro]
+                for i in range(0, len(todo), self.micro):
+                    refs = todo[i:i + self.micro]
                     for ref, v in zip(refs, self._logps(model, refs), strict=True):
                         self.ref[ref] = v
+                    self.ref_scored += len(refs)
         else:
             self.ref_model = load_model(r.job["input_model"]).eval()
             if dev is not None:
@@ -259,6 +262,7 @@ class DPOSteps(StageSteps):
         k = max(1, len(history) // 4)
         return {"consumed_pairs": self.consumed, "train_pairs": len(self.plan.train), "val_pairs": len(self.plan.val),
                 "beta": self.beta, "loss_type": self.loss_type, "label_smoothing": self.eps, "reference": self.mode,
+                "reference_pairs_scored": self.ref_scored,
                 "first_loss": history[0]["loss"] if history else None,
                 "final_loss": history[-1]["loss"] if history else None,
                 "reward_margin_first": sum(h["reward_margin"] for h in history[:k]) / k if history else None,
