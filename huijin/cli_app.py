@@ -18,9 +18,11 @@ typer_fast.install()  # plain str options without importing pydantic (0.2-0.3 s 
 
 
 class OneLineErrors(TyperGroup):
-    """An error no command handled is one line on stderr and exit 1 (a failure while working, as Python's own
-    exit for an uncaught error: exit 2 stays the promise that the *input* was bad); the traceback only with
-    --verbose (``huijin --verbose …``, a command's own --verbose, or HUIJIN_VERBOSE=1)."""
+    """An error no command handled is one line on stderr with the exit code of the one rule
+    (``common.KNOWN_ERRORS``: 2 for bad input such as a malformed recipe file), and exit 1 for one the rule does
+    not know (a failure while working, as Python's own exit for an uncaught error: exit 2 stays the promise that
+    the *input* was bad); the traceback only with --verbose (``huijin --verbose …``, a command's own --verbose, or
+    HUIJIN_VERBOSE=1)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -65,12 +67,12 @@ class OneLineErrors(TyperGroup):
                 raise
             from rich.markup import escape
 
-            from .common import err_console
+            from .common import err_console, exit_code_of
 
             text = escape(" ".join(str(e).split()) or repr(e))
             err_console.print(f"[bold red]error:[/] {type(e).__name__}: {text[:500]}  (--verbose for the traceback)",
                               soft_wrap=True, markup=True, highlight=False)
-            raise typer.Exit(1) from None
+            raise typer.Exit(exit_code_of(e) or 1) from None
 
 
 def _usage_error(e: Exception) -> bool:

@@ -81,6 +81,7 @@ KNOWN_ERRORS: dict[tuple[str, str], int] = {
     ("catalogs.refs", "RefError"): BAD_INPUT,  # a malformed ref, or one that names no version
     ("builtins", "FileNotFoundError"): BAD_INPUT,  # no store, no such file
     ("builtins", "KeyError"): BAD_INPUT,  # no run or snapshot by that name
+    ("yaml.error", "YAMLError"): BAD_INPUT,  # a recipe, suite or config file that is not YAML
     ("catalogs.index", "CatalogDamaged"): FAILED,  # the message says to run `huijin catalog rebuild`
     ("builtins", "TimeoutError"): FAILED,  # another process held the store's lock
     ("catalogs.sql", "QueryError"): FAILED,  # SQL that failed, was refused or hit a limit

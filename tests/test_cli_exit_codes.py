@@ -8,6 +8,7 @@ import json
 
 import pytest
 from typer.testing import CliRunner
+from yaml.parser import ParserError
 
 from catalogs.importer import ImportFailed
 from catalogs.index import CatalogDamaged
@@ -29,6 +30,7 @@ runner = CliRunner()
     (ImportFailed("f:2: bad"), 1), (ValueError("a value"), 1), (BenchmarkMissing("x.json does not exist"), 2),
     (BenchmarkFormatError("x.json: not FinQA"), 1),
     (RuntimeError("a bug"), None), (TypeError("a bug"), None), (OSError("disk"), None),  # tracebacks
+    (ParserError("not YAML"), 2),  # a malformed recipe or config file
 ])
 def test_exit_code_of(error: BaseException, code: int | None) -> None:
     assert exit_code_of(error) == code
