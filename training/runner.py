@@ -140,16 +140,9 @@ def metric_curve(history: list[dict[str, Any]]) -> dict[str, Any]:
     curve: dict[str, list[list[Any]]] = {}
     for h in history:
         for name, v in (h.get("stage_metrics") or {}).items():
-            if isinstance(v, dict):
-                ci = v.get("ci") or [None, None]
-                curve.setdefault(name, []).append([h["step"], v.get("value"), ci[0], ci[1], v.get("n")])
+            ci = v.get("ci") or [None, None]
+            curve.setdefault(name, []).append([h["step"], v.get("value"), ci[0], ci[1], v.get("n")])
     return {"stage_metrics_curve": curve} if curve else {}
-
-
-def _estimate(v: dict[str, Any]) -> str:
-    if v["value"] is None:
-        return "n/a"
-    return f"{v['value']:.3f}" + (f" [{v['ci'][0]:.3f}, {v['ci'][1]:.3f}]" if v["ci"] else "")
 
 
 class StageRunner:
@@ -226,7 +219,12 @@ class StageRunner:
                 rec.setdefault("dt", time.perf_counter() - t0)
                 shown = ""
                 if metrics_every and r.rank == 0 and (self.step % metrics_every == 0 or self.step == total):
-                    rec["stage_metrics"], shown = self._stage_metrics(r)
+                    t1 = time.perf_counter()
+                    rec["stage_metrics"] = self._stage_metrics(r)
+                    rec["t_metrics"] = round(time.perf_counter() - t1, 2)
+                    from .evaluation.stats import estimate_text
+
+                    shown = "".join(f" | {k} {estimate_text(v, 'n/a')}" for k, v in rec["stage_metrics"].items())
                 self.history.append(rec)
                 if r.rank == 0:
                     recent = [h["dt"] for h in self.history[-20:]]
@@ -242,16 +240,13 @@ class StageRunner:
             if log:
                 log.close()
 
-    def _stage_metrics(self, r: Rank) -> tuple[dict[str, Any], str]:
-        """The held-out stage metrics of the model being trained (rank 0; the curve of ``metrics_every``):
-        ``({name: {value, ci, n}}, the text the step line shows)``."""
+    def _stage_metrics(self, r: Rank) -> dict[str, Any]:
+        """The held-out stage metrics of the model being trained, ``{name: {value, ci, n}}`` (rank 0; the curve
+        of ``metrics_every``)."""
         from .evaluation.stage_metrics import evaluate_live
 
-        t = time.perf_counter()
         scores = evaluate_live(self.steps.engine.module, self.steps.tokenizer, r.store, r.cfg["stage_metrics"])
-        out = {k: {"value": v["value"], "ci": v["ci"], "n": v["n"]} for k, v in scores.items()}
-        shown = "".join(f" | {k} {_estimate(v)}" for k, v in out.items())
-        return {**out, "t_metrics": round(time.perf_counter() - t, 2)}, shown
+        return {k: {"value": v["value"], "ci": v["ci"], "n": v["n"]} for k, v in scores.items()}
 
     def _checkpoint(self, r: Rank, rec: dict[str, Any]) -> None:
         from .engine import prune_checkpoints, save_checkpoint, write_client_meta

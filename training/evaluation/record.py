@@ -160,11 +160,7 @@ def _full_runs(store, snapshot: str | None) -> list[dict[str, Any]]:
 
 def stage_rows(table: dict[str, Any]) -> list[dict[str, Any]]:
     """``stage_table`` as printable rows: one per metric, ``value [lo, hi]`` per stage."""
-    def cell(v: dict[str, Any] | None) -> str:
-        if not v or v.get("value") is None:
-            return "—"
-        lo, hi = v["ci"]
-        return f"{v['value']:.3f} [{lo:.3f}, {hi:.3f}]"
+    from .stats import estimate_text
 
     return [{"metric": f"{m} (n={max((v.get('n') or 0) for v in by.values())})",
-             **{st: cell(by.get(st)) for st in table["stages"]}} for m, by in table["metrics"].items()]
+             **{st: estimate_text(by.get(st)) for st in table["stages"]}} for m, by in table["metrics"].items()]

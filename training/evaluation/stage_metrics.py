@@ -106,7 +106,7 @@ def evaluate_metrics(model_path: str | Path, store, metrics: dict[str, Any], pro
     tok = AutoTokenizer.from_pretrained(str(model_path))
     model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.float32).eval()
     model.config.use_cache = True
-    return evaluate_model(model, tok, store, specs, log=log, judge=judge)
+    return evaluate_loaded(model, tok, store, specs, log=log, judge=judge)
 
 
 def evaluate_live(model, tok, store, metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -120,13 +120,13 @@ def evaluate_live(model, tok, store, metrics: dict[str, Any]) -> dict[str, dict[
         try:
             model.eval()
             model.config.use_cache = True
-            return evaluate_model(model, tok, store, check_metrics(metrics))
+            return evaluate_loaded(model, tok, store, check_metrics(metrics))
         finally:
             model.train(was_training)
             model.config.use_cache = cache
 
 
-def evaluate_model(model, tok, store, specs: dict[str, dict[str, Any]], log: Callable[[str], None] | None = None,
+def evaluate_loaded(model, tok, store, specs: dict[str, dict[str, Any]], log: Callable[[str], None] | None = None,
                    judge: Any = None) -> dict[str, dict[str, Any]]:
     """``evaluate_metrics`` on a loaded model (``specs`` already checked)."""
     out: dict[str, dict[str, Any]] = {}

@@ -28,6 +28,15 @@ class Estimate:
                 "n": self.n}
 
 
+def estimate_text(v: dict | None, missing: str = "—") -> str:
+    """A stored estimate (``{"value", "ci", …}``) as ``0.641 [0.574, 0.703]``: the stage table's cells and the
+    training step line's curve points."""
+    if not v or v.get("value") is None:
+        return missing
+    ci = v.get("ci")
+    return f"{v['value']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+
 def weighted_mean(values: Sequence[float], weights: Sequence[float] | None = None) -> float:
     v = np.asarray(values, dtype=float)
     w = np.ones_like(v) if weights is None else np.asarray(weights, dtype=float)
