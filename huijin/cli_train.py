@@ -83,6 +83,17 @@ def _stdout_to_stderr() -> Iterator[None]:
             os.close(saved)
 
 
+def _graph_nodes(store, snapshot: str) -> list[str]:
+    """The stage-graph node names a branch run may override (``--set long_cot_sft.lr=…``); none when the
+    snapshot is missing or pins no graph (the branch run names that error itself)."""
+    from training.branches import graph_of
+
+    try:
+        return sorted(graph_of(store.snapshots.get(snapshot)) or {})
+    except (KeyError, ValueError):
+        return []
+
+
 @train.command("run")
 def run(
     snapshot: str = typer.Option(..., "--snapshot", help="snapshot to train from"),
@@ -121,21 +132,22 @@ def run(
         if not config.exists():
             fail(f"--config {config} does not exist")
         overrides = yaml.safe_load(config.read_text()) or {}
+    s = open_store(store, create=False)
     from training.config_keys import UnknownConfigKey, check_keys
 
+    nodes = _graph_nodes(s, snapshot) if branch is not None else []
     try:
-        check_keys(overrides, origin=f"--config {config}")
+        check_keys(overrides, origin=f"--config {config}", nodes=nodes)
     except UnknownConfigKey as e:
         fail(str(e), code=2)
     for k, v in parse_sets(sets).items():
         overrides[k] = {**overrides.get(k, {}), **v} if isinstance(v, dict) and isinstance(overrides.get(k), dict) else v
     try:
-        check_keys(parse_sets(sets))
+        check_keys(parse_sets(sets), nodes=nodes)
     except UnknownConfigKey as e:
         fail(str(e), code=2)
     if allow_no_signal:
         overrides["allow_no_signal"] = True
-    s = open_store(store, create=False)
     names = [x.strip() for x in stages.split(",") if x.strip()]
     try:
         with _stdout_to_stderr() if as_json else nullcontext(), _sigterm_as_interrupt():

@@ -13,7 +13,7 @@ GRAPH = {"nodes": {"cpt": {}, "sft": {"after": "cpt"}, "dpo": {"after": "sft"},
                    "reasoning_rl": {"after": "long_cot_sft"}},
          "branches": {"chat": "dpo", "reasoning": "reasoning_rl"}}
 CFG = {"max_steps": 1, "save_every": 1, "threads": 1, "seq_len": 128, "register_artifact": False,
-       "sft": {"seq_len": 192}, "dpo": {"seq_len": 128, "micro_batch": 2, "grad_accum": 1},
+       "sft": {"seq_len": 192}, "long_cot_sft": {"lr": 5e-4}, "dpo": {"seq_len": 128, "micro_batch": 2, "grad_accum": 1},
        "reasoning_rl": {"max_new_tokens": 4, "val_reward": False, "allow_no_signal": True},  # a random model: no reward
        "stage_metrics": {"bpb_fin": {"kind": "bpb", "version": "fin-heldout@1", "limit": 3}}}
 
@@ -93,6 +93,7 @@ def test_both_branches_train_from_one_cpt_checkpoint(store, tmp_path):
     assert by["reasoning_rl"]["input_model"] == by["long_cot_sft"]["output_model"]
     cot = by["long_cot_sft"]["config"]
     assert cot["reasoning"] is True and cot["graph_node"]["stage"] == "sft" and by["sft"]["config"]["reasoning"] is False
+    assert cot["lr"] == 5e-4 and by["sft"]["config"]["lr"] != 5e-4  # a per-node override reaches that node only
     assert by["dpo"]["metrics"]["train_pairs"] > 0 and by["reasoning_rl"]["metrics"]["steps"] == 1
     # every node's data, one query away; the DPO model's lineage runs through SFT and the one CPT
     from training.launch import model_lineage
@@ -128,6 +129,27 @@ def test_train_run_branch_errors_name_the_branches(store, tmp_path):
     res = CliRunner().invoke(app, ["train", "run", "--snapshot", "plain", "--branch", "all", "--output",
                                    str(tmp_path / "y"), "--store", str(store.root)])
     assert res.exit_code == 1 and "pins no stage graph" in res.output
+
+
+def test_train_run_set_accepts_the_branch_graph_nodes(store, tmp_path):
+    """``--set long_cot_sft.lr=…`` names a node of the snapshot's graph, not a stage type: accepted with
+    ``--branch`` (the run then fails on the unknown branch, after the key check), refused without it, and a
+    misspelled node gets the nearest name."""
+    from typer.testing import CliRunner
+
+    from huijin.cli import app
+
+    def run(*extra: str):
+        return CliRunner().invoke(app, ["train", "run", "--snapshot", "branchy", "--output", str(tmp_path / "x"),
+                                        "--store", str(store.root), *extra])
+
+    res = run("--branch", "agentic", "--set", "long_cot_sft.lr=1e-4")
+    assert res.exit_code == 1 and "no branch 'agentic'" in res.output, res.output
+    res = run("--branch", "all", "--set", "long_cot_sftt.lr=1e-4")
+    assert res.exit_code == 2 and "unknown stage or graph node 'long_cot_sftt'" in res.output
+    assert "did you mean 'long_cot_sft'" in res.output
+    res = run("--stages", "cpt", "--set", "long_cot_sft.lr=1e-4")
+    assert res.exit_code == 2 and "unknown stage 'long_cot_sft'" in res.output
 
 
 def test_snapshot_create_pins_a_graph_from_yaml(store, tmp_path):

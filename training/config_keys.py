@@ -61,16 +61,20 @@ def _suggest(key: str, valid: Iterable[str]) -> str:
     return f"; did you mean {near!r}?" if near else ""
 
 
-def check_keys(overrides: dict[str, Any], origin: str = "--set") -> None:
-    """Raise ``UnknownConfigKey`` for the first key no stage reads (top level or inside a ``STAGE:`` dict)."""
+def check_keys(overrides: dict[str, Any], origin: str = "--set", nodes: Iterable[str] = ()) -> None:
+    """Raise ``UnknownConfigKey`` for the first key no stage reads (top level or inside a ``STAGE:`` dict).
+    ``nodes``: the stage-graph node names of the snapshot a branch trains (``long_cot_sft``), accepted as
+    sections too (``--set long_cot_sft.lr=…`` overrides that node only)."""
     from .stages import STAGES
 
     valid = known_keys()
+    sections = sorted(set(STAGES) | set(nodes))
     for k, v in overrides.items():
         if isinstance(v, dict) and k not in valid:
-            if k not in STAGES:  # a dict under a name that is no stage: a misspelled stage, most likely
-                raise UnknownConfigKey(f"{origin}: unknown stage {k!r}{_suggest(k, STAGES)} "
-                                       f"(stages: {', '.join(sorted(STAGES))})")
+            if k not in sections:  # a dict under a name that is no stage: a misspelled stage, most likely
+                what = "stage or graph node" if nodes else "stage"
+                raise UnknownConfigKey(f"{origin}: unknown {what} {k!r}{_suggest(k, sections)} "
+                                       f"({what}s: {', '.join(sections)})")
             for sub in v:
                 if sub not in valid:
                     raise UnknownConfigKey(f"{origin}: unknown key '{k}.{sub}'{_suggest(sub, valid)}")
