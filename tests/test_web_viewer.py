@@ -342,3 +342,23 @@ def test_quarantine_samples_every_reason_however_many_records_another_has(tmp_pa
     assert [(x["file"], x["offset"]) for x in got[0]["samples"]] == [("a.jsonl", 0), ("a.jsonl", 1), ("a.jsonl", 2)]
     assert [x["reason"] for x in got[1]["samples"]] == ["missing field: text (line 0)", "missing field: text (line 1)"]
     assert set(got[0]["samples"][0]) == {"file", "offset", "reason", "record"}
+
+
+def test_version_page_resolves_its_ref_once(tmp_path: Path, monkeypatch) -> None:
+    """The page's sections (manifest, rows, quarantine, dropped examples) share one resolved manifest; the rows'
+    SQL reads the version by its exact ref."""
+    from starlette.testclient import TestClient
+
+    from huijin.web.app import create_app
+
+    s = Store.open(tmp_path / "s")
+    with s.writer("one", kind="doc") as w:
+        w.write([{"text": "a filing paragraph", "lang": "en"}])
+        w.quarantine("bad json (line 3)", file="a.jsonl", offset=3, record="{")
+    calls: list[str] = []
+    real = Store.resolve
+    monkeypatch.setattr(Store, "resolve", lambda self, ref: calls.append(str(ref)) or real(self, ref))
+    page = TestClient(create_app(s.root), base_url="http://127.0.0.1").get("/v/one@latest").text
+    assert "a filing paragraph" in page and "bad json" in page
+    # once for the page; the rows' count and page queries name the exact version (was 6: each section resolved)
+    assert calls == ["one@latest", "one@1", "one@1"], calls

@@ -57,9 +57,9 @@ def create_app(store: str | Path, allowed_hosts: list[str] | None = None) -> Sta
             pg = int(q.get("page") or 1)
         except ValueError:
             pg = 1
-        samples = cat.samples(m.ref, pg, q.get("contains") or None)
+        samples = cat.samples(m, pg, q.get("contains") or None)
         return page(request, "version.html", v=v, m=m, samples=samples, contains=q.get("contains") or "",
-                    quarantine=cat.quarantine(m.ref), dropped=cat.dropped(m.ref),
+                    quarantine=cat.quarantine(m), dropped=cat.dropped(m),
                     funnel_svg=charts.hbars([(f["stage"], f["n"]) for f in v["funnel"]], [f["kind"] for f in v["funnel"]]),
                     default_sql=f"SELECT * FROM rows('{m.ref}') LIMIT 20")
 

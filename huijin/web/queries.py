@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from catalogs.manifest import Manifest
+
 # every query the viewer runs is bounded: catalog queries are small, the user's search box gets its own limits
 META_TIMEOUT_S, META_MAX_ROWS = 10.0, 5_000
 SEARCH_TIMEOUT_S, SEARCH_MAX_ROWS = 10.0, 200
@@ -87,9 +89,13 @@ class Catalog:
                 "other_stats": {k: sorted(v.items(), key=lambda kv: (-kv[1], kv[0])) for k, v in m.stats.items()
                                 if k not in ("lang", "taxonomy") and v}}
 
-    def samples(self, ref: str, page: int = 1, contains: str | None = None) -> dict[str, Any]:
+    def _manifest(self, ref: str | Manifest) -> Manifest:
+        # the version page resolves its ref once and hands the manifest to each section
+        return ref if isinstance(ref, Manifest) else self.store.resolve(ref)
+
+    def samples(self, ref: str | Manifest, page: int = 1, contains: str | None = None) -> dict[str, Any]:
         """One page of a version's rows (full text), optionally only rows whose text contains a string."""
-        m = self.store.resolve(ref)
+        m = self._manifest(ref)
         from catalogs import SCHEMAS
 
         if m.kind not in SCHEMAS or not m.shards:
@@ -107,10 +113,10 @@ class Catalog:
         return {"rows": [record_view(r) for r in rows], "page": page, "pages": -(-total // PAGE_SIZE),
                 "total": total, "kind": m.kind}
 
-    def dropped(self, ref: str, per_reason: int = 3) -> list[dict[str, Any]]:
+    def dropped(self, ref: str | Manifest, per_reason: int = 3) -> list[dict[str, Any]]:
         """Dropped documents a curation run kept as examples (``excluded/*.parquet``: key = step:reason, file,
         offset, chars, text cut to 4 KB), a few per key, beside the manifest's count of that key."""
-        m = self.store.resolve(ref)
+        m = self._manifest(ref)
         edir = self.store.path_of(m) / "excluded"
         files = sorted(edir.glob("*.parquet")) if edir.is_dir() else []
         if not files:
@@ -125,9 +131,9 @@ class Catalog:
             groups.setdefault(str(r.get("key")), []).append({k: _cell(v) for k, v in r.items()})
         return [{"key": k, "count": m.drops.get(k), "samples": v} for k, v in groups.items()]
 
-    def quarantine(self, ref: str, per_reason: int = 3) -> list[dict[str, Any]]:
+    def quarantine(self, ref: str | Manifest, per_reason: int = 3) -> list[dict[str, Any]]:
         """Quarantined records of a version grouped by reason (a few samples of each)."""
-        m = self.store.resolve(ref)
+        m = self._manifest(ref)
         qdir = self.store.path_of(m) / "quarantine"
         files = sorted(qdir.glob("*.parquet")) if qdir.is_dir() else []
         if not files:
