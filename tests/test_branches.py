@@ -77,13 +77,23 @@ def test_branches_of_the_snapshot_graph(store):
         branches(nodata)
 
 
-def test_both_branches_train_from_one_cpt_checkpoint(store, tmp_path):
+def test_both_branches_train_from_one_cpt_checkpoint(store, tmp_path, monkeypatch):
+    from collections import Counter
+
+    from catalogs import Store
     from training.branches import run_branches
     from training.engine import restored_dist_env
     from training.evaluation.record import stage_rows, stage_table
 
+    hashed: Counter = Counter()
+    real = Store.verify
+    monkeypatch.setattr(Store, "verify", lambda self, ref, *a, **k: hashed.update([str(ref)]) or real(self, ref, *a, **k))
     with restored_dist_env():
         recs = run_branches(store, "branchy", "all", model="tiny", output=tmp_path / "out", config=CFG)
+    # each pinned version is hashed once before anything trains and once more as its stage starts (what its plan
+    # reads; CPT reads its tokens version): not again for each branch's segment
+    tokens = next(r for r in hashed if r.startswith("fin-docs.tok-"))
+    assert hashed == {"fin-docs@1": 1, tokens: 1, "fin-sft@1": 2, "add-pref@1": 2, "cot-sft@1": 2, "add-rl@1": 2}
     by = {r["stage"]: r for r in recs}
     assert [r["stage"] for r in recs] == ["cpt", "sft", "dpo", "long_cot_sft", "reasoning_rl"]  # CPT once
     assert all(r["status"] == "completed" for r in recs)
@@ -172,3 +182,19 @@ def test_snapshot_create_pins_a_graph_from_yaml(store, tmp_path):
     res = CliRunner().invoke(app, ["catalog", "snapshot", "create", "bad", *[r for r in refs if "=cpt=" in r or "=sft=" in r or "=dpo=" in r], "--graph",
                                    str(tmp_path / "bad.yaml"), "--store", str(store.root)])
     assert res.exit_code == 2 and "'sftt', which is not a node" in res.output
+
+
+def test_a_version_two_stages_pin_is_hashed_once(store, monkeypatch):
+    from collections import Counter
+
+    from catalogs import Store
+    from training.launch import verify_snapshot
+
+    hashed: Counter = Counter()
+    real = Store.verify
+    monkeypatch.setattr(Store, "verify", lambda self, ref, *a, **k: hashed.update([str(ref)]) or real(self, ref, *a, **k))
+    e = store.snapshots.get("branchy")["stages"]["reasoning_rl"][0]  # add-rl@1, as the demo replays its RL tasks
+    snap = {"name": "twice", "stages": {"reasoning_rl": [e], "general_rl": [e]}}
+    assert verify_snapshot(store, snap, ["reasoning_rl", "general_rl"]) == {"add-rl@1"}
+    assert hashed == {"add-rl@1": 1}
+    assert verify_snapshot(store, snap, ["general_rl"], skip={"add-rl@1"}) == {"add-rl@1"} and hashed["add-rl@1"] == 1

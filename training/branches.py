@@ -150,7 +150,7 @@ def run_branches(store, snapshot: str, branch: str = "all", model: str = "tiny",
     snap = store.snapshots.get(snapshot)
     chosen = select_branches(snap, branch)
     todo = list(dict.fromkeys(n for path in chosen.values() for n in path))
-    verify_snapshot(store, snap, todo)  # every node's data and settings, before the first one trains
+    verified = verify_snapshot(store, snap, todo)  # every node's data and settings, before the first one trains
     for n in todo:
         check_config(stage_type(snap, n), node_config(snap, n, model, config))
     done: dict[str, str] = {}  # node → its exported model
@@ -162,7 +162,7 @@ def run_branches(store, snapshot: str, branch: str = "all", model: str = "tiny",
         if i == len(path):
             continue
         recs = run_stages(store, snapshot, path[i:], model=model, output=output, config=config,
-                          start_model=done[path[i - 1]] if i else None, **launch)
+                          start_model=done[path[i - 1]] if i else None, verified=verified, **launch)
         for n, r in zip(path[i:], recs, strict=True):
             done[n] = r["output_model"]
             records.append(r)

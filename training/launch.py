@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -72,18 +73,19 @@ def tokenizer_only(model_dir: str, dest: Path) -> str:
 def run_stages(store: Store, snapshot: str, stages: list[str], model: str = "tiny", output: str | Path = "runs-out",
                config: dict[str, Any] | None = None, deepspeed_config: str | None = None, gpus: int | None = None,
                nodes: int | None = None, hostfile: str | None = None, progress: bool = True,
-               start_model: str | None = None) -> list[dict[str, Any]]:
+               start_model: str | None = None, verified: Collection[str] = ()) -> list[dict[str, Any]]:
     """Train ``stages`` in order from ``snapshot``; returns the run records (one per stage).
 
     ``stages`` may name nodes of the snapshot's stage graph (``training.branches``); ``start_model`` is the
     first stage's input instead of ``model`` (a branch continuing from another branch's checkpoint; ``model``
-    still selects the settings, e.g. ``tiny``)."""
+    still selects the settings, e.g. ``tiny``); ``verified``: pinned refs the caller verified just now (each
+    stage still re-hashes what its plan reads before it trains)."""
     from .branches import node_config, stage_type
 
     if not stages:
         raise ValueError("no stages given (e.g. --stages cpt,sft)")
     snap = store.snapshots.get(snapshot)
-    verify_snapshot(store, snap, stages)  # before anything reads them (tokenizer training, tokenization)
+    verify_snapshot(store, snap, stages, skip=verified)  # before anything reads them (tokenizer, tokenization)
     for name in stages:  # every stage's settings, before the first one trains
         check_config(stage_type(snap, name), node_config(snap, name, model, config))
     output = Path(output).resolve()
@@ -173,23 +175,29 @@ def check_resume(store: Store, ckpt_dir: Path, run_id: str, input_model: str, ru
                           f"(use a new --output, or the same settings to resume)")
 
 
-def verify_snapshot(store: Store, snap: dict[str, Any], stages: list[str]) -> None:
-    """Re-hash the shards of every version the requested stages pin; refuse to start on any mismatch."""
+def verify_snapshot(store: Store, snap: dict[str, Any], stages: list[str], skip: Collection[str] = ()) -> set[str]:
+    """Re-hash the shards of every version the requested stages pin, each version once (``skip``: refs a caller
+    has just verified); refuse to start on any mismatch. Returns the refs verified, with ``skip``."""
     from .branches import stage_type
 
     problems = []
+    done = set(skip)
     for name in stages:
         get_stage(stage_type(snap, name))  # an unknown stage fails here, before any work
         if not snap["stages"].get(name):  # before a tiny tokenizer/model is built for nothing
             raise PlanError(f"snapshot '{snap['name']}' has no '{name}' stage (it has: {', '.join(snap['stages'])})")
         for e in snap["stages"].get(name, []):
             ref = f"{e['dataset']}@{e['version']}"
+            if ref in done:  # pinned by two stages (numeric tasks replayed in general RL): hashing it again adds nothing
+                continue
+            done.add(ref)
             if store.resolve(ref).hash != e["hash"]:
                 problems.append(f"{ref}: hash differs from the snapshot's pin {e['hash']}")
             problems += [f"{ref} {p['file']}: {p['problem']}" for p in store.verify(ref)]
     if problems:
         raise PlanError(f"snapshot '{snap['name']}': shard checksum verification failed, refusing to train:\n  "
                         + "\n  ".join(problems))
+    return done
 
 
 def launch_deepspeed(job: dict[str, Any], gpus: int | None = None, nodes: int | None = None,
