@@ -198,3 +198,15 @@ def test_a_version_two_stages_pin_is_hashed_once(store, monkeypatch):
     assert verify_snapshot(store, snap, ["reasoning_rl", "general_rl"]) == {"add-rl@1"}
     assert hashed == {"add-rl@1": 1}
     assert verify_snapshot(store, snap, ["general_rl"], skip={"add-rl@1"}) == {"add-rl@1"} and hashed["add-rl@1"] == 1
+
+
+@pytest.mark.parametrize("stage,expected", [("reasoning_rl", "rl"), ("dpo", "pref"), ("cpt", "tokens/doc")])
+def test_every_stage_refuses_a_version_of_another_kind(store, tmp_path, stage, expected):
+    from training.plan import PlanError
+    from training.runner import StageContext
+    from training.stages import get_stage
+
+    e = store.snapshots.get("branchy")["stages"]["sft"][0]  # fin-sft@1, an sft version
+    ctx = StageContext(store, {"name": "wrong", "stages": {stage: [e]}}, stage, {}, "m", "tok", tmp_path)
+    with pytest.raises(PlanError, match=f"stage {stage}: fin-sft@1 is a 'sft' version \\(expected {expected}\\)"):
+        get_stage(stage).plan(ctx)

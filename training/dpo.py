@@ -51,10 +51,7 @@ class DPOStage(Stage):
     def plan(self, ctx: StageContext) -> PlanSpec:
         from catalogs.snapshots import tree_sha256
 
-        entries = ctx.entries()
-        for m, _ in entries:
-            if m.kind != "pref":
-                raise PlanError(f"stage {self.name}: {m.ref} is a '{m.kind}' version (expected pref)")
+        entries = self.inputs(ctx)
         c = ctx.cfg
         check_dpo_config(c, self.name)
         # what decides which pairs a step sees, and how they are tokenized, goes into the plan hash

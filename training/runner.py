@@ -267,7 +267,15 @@ class Stage:
     (creating derived ones, e.g. tokens from docs) and returns the sample-plan spec. ``steps(job)`` gives the
     per-rank half that ``execute`` runs in every training process through the one ``StageRunner``."""
     name = "base"
-    kinds: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()  # the record kinds it trains on
+
+    def inputs(self, ctx: StageContext) -> list[tuple[Manifest, float]]:
+        """The snapshot's versions for this stage with their weights; a version of another kind is refused."""
+        out = ctx.entries()
+        for m, _ in out:
+            if m.kind not in self.kinds:
+                raise PlanError(f"stage {self.name}: {m.ref} is a '{m.kind}' version (expected {'/'.join(self.kinds)})")
+        return out
 
     def plan(self, ctx: StageContext) -> PlanSpec:
         raise NotImplementedError

@@ -108,13 +108,6 @@ def check_config(stage: str, cfg: dict[str, Any]) -> None:
 class LMStage(Stage):
     """Next-token training on packed sequences (CPT and SFT differ only in data and loss mask)."""
 
-    def inputs(self, ctx: StageContext) -> list[tuple[Manifest, float]]:
-        out = ctx.entries()
-        for m, _ in out:
-            if m.kind not in self.kinds:
-                raise PlanError(f"stage {self.name}: {m.ref} is a '{m.kind}' version (expected {'/'.join(self.kinds)})")
-        return out
-
     def plan(self, ctx: StageContext) -> PlanSpec:
         from catalogs.snapshots import tree_sha256
 

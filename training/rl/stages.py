@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..generation.base import CONFIG_KEYS as GEN_KEYS
-from ..plan import PlanError, PlanSpec, make_spec
+from ..plan import PlanSpec, make_spec
 from ..runner import Stage, StageContext, StageSteps
 
 
@@ -22,10 +22,7 @@ class RLStage(Stage):
     def plan(self, ctx: StageContext) -> PlanSpec:
         from catalogs.snapshots import tree_sha256
 
-        entries = ctx.entries()
-        for m, _ in entries:
-            if m.kind != "rl":
-                raise PlanError(f"stage {self.name}: {m.ref} is a '{m.kind}' version (expected rl)")
+        entries = self.inputs(ctx)
         c = ctx.cfg
         # what decides which prompts a step sees goes into the plan hash (resume refuses a different one)
         order = {"strategy": "rl_prompts", "split": "plan", "prompts_per_step": int(c.get("prompts_per_step", 4)),
