@@ -17,10 +17,9 @@ from typing import Any
 import numpy as np
 
 from catalogs import Store
-from finance.messages import template_messages
 
 from .plan import PlanSpec, split_and_pick
-from .sft import THINKING_FIELD, check_thinking_template
+from .sft import chat_ids, chat_messages, check_thinking_template
 
 
 @dataclass
@@ -32,26 +31,15 @@ class TokenPair:
     rejected_mask: np.ndarray
 
 
-def _ids(tok, msgs: list[dict], gen: bool) -> list[int]:
-    return list(tok.apply_chat_template(msgs, tokenize=True, add_generation_prompt=gen, return_dict=True)["input_ids"])
-
-
 def encode_pair(tok, rec: dict[str, Any], seq_len: int, reasoning: bool = False) -> TokenPair | str:
-    """A pref record → its token pair, or the reason it cannot be trained on."""
-    def msgs(field: str) -> list[dict]:
-        out = template_messages(rec[field])
-        if not reasoning:
-            for m in out:
-                m.pop(THINKING_FIELD, None)
-        return out
-
-    prompt = msgs("prompt")
-    p = _ids(tok, prompt, True)
+    """A pref record → its token pair, or the reason it cannot be trained on (rendered as SFT renders)."""
+    prompt = chat_messages(rec["prompt"], reasoning)
+    p = chat_ids(tok, prompt, True)
     if len(p) >= seq_len:
         return "prompt_longer_than_seq_len"
     sides = []
     for field in ("chosen", "rejected"):
-        full = _ids(tok, prompt + msgs(field), False)
+        full = chat_ids(tok, prompt + chat_messages(rec[field], reasoning), False)
         if full[:len(p)] != p:
             return "template_prompt_not_a_prefix"
         full = full[:seq_len]

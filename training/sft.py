@@ -38,10 +38,7 @@ def render(tok, record: dict[str, Any], reasoning: bool = False) -> tuple[np.nda
     without it traces are left out and the answer alone is the target."""
     where = f"sft record {record.get('id')!r}"
     try:
-        msgs = template_messages(record["messages"])
-        for m in msgs:
-            if not reasoning:
-                m.pop(THINKING_FIELD, None)
+        msgs = chat_messages(record["messages"], reasoning)
         tools = parse_tools(record.get("tools"))
     except (KeyError, TypeError, json.JSONDecodeError) as e:
         raise RenderError(f"{where}: cannot read messages/tools ({e})") from None
@@ -54,11 +51,25 @@ def render(tok, record: dict[str, Any], reasoning: bool = False) -> tuple[np.nda
     return render_by_prefix(tok, msgs, tools)
 
 
+def chat_messages(raw: Any, reasoning: bool) -> list[dict[str, Any]]:
+    """A record's messages as the chat template reads them; without ``reasoning`` the traces are left out."""
+    msgs = template_messages(raw)
+    if not reasoning:
+        for m in msgs:
+            m.pop(THINKING_FIELD, None)
+    return msgs
+
+
+def chat_ids(tok, msgs: list[dict[str, Any]], gen: bool, tools: list | None = None) -> list[int]:
+    """The token ids of ``msgs`` rendered by the chat template (``gen``: with the assistant's opening)."""
+    return list(tok.apply_chat_template(msgs, tools=tools, tokenize=True, add_generation_prompt=gen,
+                                        return_dict=True)["input_ids"])
+
+
 def render_by_prefix(tok, msgs: list[dict[str, Any]], tools: list | None) -> tuple[np.ndarray, np.ndarray]:
     """Assistant spans from prefix renderings (for templates without generation tags)."""
     def ids(ms: list, gen: bool) -> list[int]:
-        return list(tok.apply_chat_template(ms, tools=tools, tokenize=True, add_generation_prompt=gen,
-                                            return_dict=True)["input_ids"])
+        return chat_ids(tok, ms, gen, tools)
 
     full = ids(msgs, False)
     mask = np.zeros(len(full), np.int64)
