@@ -59,7 +59,11 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--quick", action="store_true", help="the CI-sized demo (smaller gains)")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--verbose", action="store_true", help="show the libraries' own progress bars and logs")
     args = ap.parse_args()
+    from huijin import quiet
+
+    quiet.configure(args.verbose)  # as `huijin demo` runs: no "Loading weights" bars between the step lines
     from rich.console import Console
 
     from catalogs import Store
