@@ -19,19 +19,28 @@ class LocalExecutor(LocalPipelineExecutor):
     pool process (forkserver: a fresh interpreter), where the parent's ``logger.disable("datatrove")`` does not
     reach, so every task printed its pipeline, its stats table (~90 lines) and a reader bar. Here each task
     disables datatrove's logs in the process that runs it (``quiet``; the log files under ``logs/`` are written
-    by datatrove's own file sink either way), and of tasks run in parallel only rank 0 draws the reader's bar:
-    bars of several processes on one terminal line overwrite each other."""
+    by datatrove's own file sink either way), and of tasks run in parallel only the first task still to run draws
+    the reader's bar (rank 0, or the lowest rank a resumed run has left): bars of several processes on one
+    terminal line overwrite each other."""
 
     def __init__(self, *args: Any, quiet: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.quiet = quiet
+        self.bar_rank = 0
+
+    def run(self) -> Any:
+        # set before datatrove pickles this executor to the pool's processes; a resumed run skips completed ranks,
+        # and when rank 0 is among them no task would draw the bar
+        todo = self.get_incomplete_ranks(range(self.local_rank_offset, self.local_rank_offset + self.local_tasks))
+        self.bar_rank = min(todo, default=0)
+        return super().run()
 
     def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1) -> Any:
         if self.quiet:
             from loguru import logger
 
             logger.disable("datatrove")
-        if self.workers > 1 and rank != 0:
+        if self.workers > 1 and rank != self.bar_rank:
             from .readers import CurationReader
 
             for step in self.pipeline:  # this task's own copy of the pipeline (pickled to the worker)

@@ -223,3 +223,20 @@ def test_parallel_workers_write_one_version(store, tmp_path, paras):
     assert m.ref == "par@1" and m.rows == 5 and m.quarantined == {"empty_document": 1}
     assert m.drops == {"min_length:too_short": 1} and sorted(s.path[:8] for s in m.shards) == ["s1-r0000", "s1-r0000"]
     assert len(store.ls()) == 1
+
+
+def test_resumed_parallel_run_still_draws_one_reader_bar(tmp_path, paras, capfd):
+    """Of tasks run in parallel one draws the reader's bar: rank 0, or on a resumed run whose rank 0 is done the
+    lowest rank left (before, no task drew it)."""
+    from curation.executors import LocalExecutor
+    from curation.readers import CurationReader
+
+    src = _jsonl(tmp_path / "a.jsonl", paras[:6])
+    logs = tmp_path / "logs"
+    (logs / "completions").mkdir(parents=True)
+    (logs / "completions" / "00000").write_text("")  # rank 0 finished in the run that was interrupted
+    ex = LocalExecutor([CurationReader([str(src)], progress=True)], tasks=3, workers=2, logging_dir=str(logs),
+                       skip_completed=True, start_method="fork")  # fork: the tasks' stderr is the captured one
+    ex.run()
+    err = capfd.readouterr().err
+    assert "rank 1 read" in err and "rank 2 read" not in err and "rank 0 read" not in err and ex.bar_rank == 1
