@@ -3,8 +3,8 @@ held-out stage metric per stage as mean ± sd across seeds, and whether each of 
 
     python bench/ablation.py --seeds 0 1 2 [--quick] [--out ablation.json]
 
-Prints JSON: {"seeds", "stages", "metrics": {METRIC: {STAGE: {"mean", "sd", "values"}}}, "claims": {CLAIM: [bool
-per seed]}, "seconds_per_seed"}.
+Prints JSON on stdout, alone (the demo's progress and step lines go to stderr): {"seeds", "stages", "metrics":
+{METRIC: {STAGE: {"mean", "sd", "values"}}}, "claims": {CLAIM: [bool per seed]}, "seconds_per_seed"}.
 """
 
 from __future__ import annotations
@@ -68,10 +68,12 @@ def main() -> None:
 
     from catalogs import Store
     from huijin.demo.chain import run_chain
+    from huijin.output import stdout_to_stderr
     from training.evaluation.record import stage_table
 
     tables, secs = {}, {}
-    with tempfile.TemporaryDirectory() as d:
+    # the stages' step lines go to stderr: stdout carries the JSON alone (`> ablation.json` works)
+    with tempfile.TemporaryDirectory() as d, stdout_to_stderr():
         for seed in args.seeds:
             t0 = time.perf_counter()
             st = run_chain(Store.open(Path(d) / f"s{seed}" / "store"), Path(d) / f"s{seed}" / "work", args.quick,

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext, redirect_stdout
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import typer
 
 from .apps import train
 from .common import JsonOpt, StoreOpt, fail, open_store, parse_sets, print_json, print_table
+from .output import stdout_to_stderr
 
 
 @train.command("tokenize")
@@ -58,29 +57,6 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, old)
-
-
-@contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
-    """With --json, stdout carries only the JSON: training progress (ours, DeepSpeed's, launcher ranks') goes
-    to stderr, at the file-descriptor level so subprocesses follow."""
-    base = sys.stdout
-    while hasattr(base, "_stream"):  # huijin.quiet's stdout filters
-        base = base._stream
-    real = base is sys.__stdout__
-    saved = None
-    sys.stdout.flush()
-    if real:
-        saved = os.dup(1)
-        os.dup2(2, 1)
-    try:
-        with redirect_stdout(sys.stderr):
-            yield
-    finally:
-        if saved is not None:
-            sys.stdout.flush()
-            os.dup2(saved, 1)
-            os.close(saved)
 
 
 def _graph_nodes(store, snapshot: str) -> list[str]:
@@ -150,7 +126,7 @@ def run(
         overrides["allow_no_signal"] = True
     names = [x.strip() for x in stages.split(",") if x.strip()]
     try:
-        with _stdout_to_stderr() if as_json else nullcontext(), _sigterm_as_interrupt():
+        with stdout_to_stderr() if as_json else nullcontext(), _sigterm_as_interrupt():
             launch = {"deepspeed_config": str(deepspeed) if deepspeed else None, "gpus": gpus, "nodes": nodes,
                       "hostfile": str(hostfile) if hostfile else None}
             if branch is not None:

@@ -10,8 +10,10 @@ and ``PIPE_WIDTH``, the consoles' width when their stream is not a terminal.
 from __future__ import annotations
 
 import json
+import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, redirect_stdout
 from typing import Any
 
 # a pipe or CI log is not a terminal: give tables room instead of rich's 80-column default
@@ -60,3 +62,27 @@ def __getattr__(name: str) -> Any:
     tty = (sys.stderr if stderr else sys.stdout).isatty()
     globals()[name] = Console(stderr=stderr, width=None if tty else PIPE_WIDTH)
     return globals()[name]
+
+
+@contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Inside, what is printed to stdout goes to stderr, so that stdout carries only the JSON printed after it
+    (``--json``): training progress (ours, DeepSpeed's, launcher ranks') follows at the file-descriptor level, so
+    subprocesses do too."""
+    base = sys.stdout
+    while hasattr(base, "_stream"):  # huijin.quiet's stdout filters
+        base = base._stream
+    real = base is sys.__stdout__
+    saved = None
+    sys.stdout.flush()
+    if real:
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        if saved is not None:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
