@@ -115,7 +115,10 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-gpu-"))
     store = Store.open(tmp / "store")
     build_inputs(store, n_docs=300 if a.dry else 4000, n_conv=4, snapshot="bench")
-    rows = [one_size(s, a, tmp, store) for s in a.sizes]
+    from huijin.output import stdout_to_stderr
+
+    with stdout_to_stderr():  # step lines, DeepSpeed's log, the Trainer's metrics dict: stdout is the JSON alone
+        rows = [one_size(s, a, tmp, store) for s in a.sizes]
     res = {"bench": "gpu", "device": torch.cuda.get_device_name(0) if cuda else "cpu (dry run)", "dry": a.dry,
            "seq_len": a.seq_len, "micro_batch": a.micro_batch, "steps": a.steps, "zero_stage": a.zero_stage,
            "sizes": rows, "seconds": round(time.perf_counter() - t0, 1),

@@ -88,7 +88,10 @@ def main() -> None:
     store.snapshots.create("bench", {"cpt": [(tm.ref, 1.0)]}, tokenizer=str(tok))
     cfg = {"seq_len": a.seq_len, "micro_batch": 1, "grad_accum": 1, "max_steps": a.train_steps, "save_every": 0,
            "eval_every": 0, "val_fraction": 0.0, "warmup_steps": 1, "threads": 1}
-    rec = run_stages(store, "bench", ["cpt"], model="tiny", output=tmp / "run", config=cfg)[0]
+    from huijin.output import stdout_to_stderr
+
+    with stdout_to_stderr():  # the stage's step lines: stdout is the JSON alone
+        rec = run_stages(store, "bench", ["cpt"], model="tiny", output=tmp / "run", config=cfg)[0]
     hist = [json.loads(x) for x in (tmp / "run" / "cpt" / "metrics.jsonl").read_text().splitlines()][1:]
     train_tps = sum(h["tokens_per_s"] for h in hist) / len(hist)
     out["trainer_tokens_per_s_tiny_cpu"] = round(train_tps)

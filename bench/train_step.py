@@ -81,23 +81,26 @@ def main() -> None:
         hist = [json.loads(x) for x in (tmp / f"ours{rep}" / "cpt" / "metrics.jsonl").read_text().splitlines()][1:]
         return r, statistics.median(h["tokens_per_s"] for h in hist)  # median step: robust to load spikes
 
-    rec, first = ours_once(0)
-    ours_runs = [first]
-    # the very same sequences, in the same order, for HF Trainer (its sampler must not shuffle them)
-    job = json.loads((tmp / "ours0" / "cpt" / "result.json").read_text())
-    examples, real = same_sequences(store, rec, a.steps * a.micro_batch)
-    import torch
-    import transformers.trainer as hf_trainer
+    from huijin.output import stdout_to_stderr
 
-    torch.set_num_threads(a.threads)
+    with stdout_to_stderr():  # our step lines, DeepSpeed's log, the Trainer's metrics dicts: stdout is the JSON alone
+        rec, first = ours_once(0)
+        ours_runs = [first]
+        # the very same sequences, in the same order, for HF Trainer (its sampler must not shuffle them)
+        job = json.loads((tmp / "ours0" / "cpt" / "result.json").read_text())
+        examples, real = same_sequences(store, rec, a.steps * a.micro_batch)
+        import torch
+        import transformers.trainer as hf_trainer
 
-    hf_trainer.Trainer._get_train_sampler = lambda self, *args, **kw: __import__("torch").utils.data.SequentialSampler(
-        self.train_dataset)
-    hf_runs = []
-    for r in range(a.reps):  # interleaved with ours, so that a load spike on the shared machine hits both alike
-        hf_runs.append(hf_trainer_tps(tmp / "ours0" / "base", examples, real, a, tmp / f"hf{r}"))
-        if r + 1 < a.reps:
-            ours_runs.append(ours_once(r + 1)[1])
+        torch.set_num_threads(a.threads)
+
+        hf_trainer.Trainer._get_train_sampler = lambda self, *args, **kw: __import__("torch").utils.data.SequentialSampler(
+            self.train_dataset)
+        hf_runs = []
+        for r in range(a.reps):  # interleaved with ours, so that a load spike on the shared machine hits both alike
+            hf_runs.append(hf_trainer_tps(tmp / "ours0" / "base", examples, real, a, tmp / f"hf{r}"))
+            if r + 1 < a.reps:
+                ours_runs.append(ours_once(r + 1)[1])
     ours, hf = max(ours_runs), max(hf_runs)  # best of reps: the machine is shared, noise only slows
     print(json.dumps({"bench": "train_step", "device": "cpu", "model": "tiny llama (2 layers, hidden 64)",
                       "seq_len": a.seq_len, "micro_batch": a.micro_batch, "steps_timed": a.steps - 1,

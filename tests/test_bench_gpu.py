@@ -16,6 +16,7 @@ def test_gpu_bench_dry_run_prints_its_json(tmp_path):
                        capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
     res = json.loads(out.read_text())
+    assert json.loads(p.stdout) == res  # stdout is the JSON alone (progress goes to stderr)
     assert res["dry"] is True and res["device"].startswith("cpu")
     (row,) = res["sizes"]
     assert row["size"] == "dry" and 50_000 < row["params"] < 2_000_000
