@@ -108,10 +108,10 @@ def run(
         if not config.exists():
             fail(f"--config {config} does not exist")
         overrides = yaml.safe_load(config.read_text()) or {}
-    s = open_store(store, create=False)
     from training.config_keys import UnknownConfigKey, check_keys
 
-    nodes = _graph_nodes(s, snapshot) if branch is not None else []
+    s = open_store(store, create=False) if branch is not None else None  # a branch's node names are its graph's
+    nodes = _graph_nodes(s, snapshot) if s is not None else []
     try:
         check_keys(overrides, origin=f"--config {config}", nodes=nodes)
     except UnknownConfigKey as e:
@@ -124,6 +124,7 @@ def run(
         fail(str(e), code=2)
     if allow_no_signal:
         overrides["allow_no_signal"] = True
+    s = s or open_store(store, create=False)
     names = [x.strip() for x in stages.split(",") if x.strip()]
     try:
         with stdout_to_stderr() if as_json else nullcontext(), _sigterm_as_interrupt():
