@@ -59,15 +59,14 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
-def _graph_nodes(store, snapshot: str) -> list[str]:
-    """The stage-graph node names a branch run may override (``--set long_cot_sft.lr=…``); none when the
-    snapshot is missing or pins no graph (the branch run names that error itself)."""
-    from training.branches import graph_of
+def _graph_nodes(store, snapshot: str, branch: str) -> list[str]:
+    """The stage-graph node names a branch run may override (``--set long_cot_sft.lr=…``). A missing snapshot,
+    graph or branch fails here, as the run would, before any key is judged against the graph."""
+    from training.branches import graph_of, select_branches
 
-    try:
-        return sorted(graph_of(store.snapshots.get(snapshot)) or {})
-    except (KeyError, ValueError):
-        return []
+    snap = store.snapshots.get(snapshot)
+    select_branches(snap, branch)
+    return sorted(graph_of(snap) or {})
 
 
 @train.command("run")
@@ -110,21 +109,27 @@ def run(
         overrides = yaml.safe_load(config.read_text()) or {}
     from training.config_keys import UnknownConfigKey, check_keys
 
-    s = open_store(store, create=False) if branch is not None else None  # a branch's node names are its graph's
-    nodes = _graph_nodes(s, snapshot) if s is not None else []
+    s, graph_nodes = None, []
+    if branch is not None:  # a branch's --set may name its graph's nodes
+        s = open_store(store, create=False)
+        try:
+            graph_nodes = _graph_nodes(s, snapshot, branch)
+        except ValueError as e:  # SnapshotError, PlanError
+            fail(str(e))
     try:
-        check_keys(overrides, origin=f"--config {config}", nodes=nodes)
+        check_keys(overrides, origin=f"--config {config}", nodes=graph_nodes)
     except UnknownConfigKey as e:
         fail(str(e), code=2)
     for k, v in parse_sets(sets).items():
         overrides[k] = {**overrides.get(k, {}), **v} if isinstance(v, dict) and isinstance(overrides.get(k), dict) else v
     try:
-        check_keys(parse_sets(sets), nodes=nodes)
+        check_keys(parse_sets(sets), nodes=graph_nodes)
     except UnknownConfigKey as e:
         fail(str(e), code=2)
     if allow_no_signal:
         overrides["allow_no_signal"] = True
-    s = s or open_store(store, create=False)
+    if s is None:
+        s = open_store(store, create=False)
     names = [x.strip() for x in stages.split(",") if x.strip()]
     try:
         with stdout_to_stderr() if as_json else nullcontext(), _sigterm_as_interrupt():

@@ -160,6 +160,38 @@ def test_train_run_set_accepts_the_branch_graph_nodes(store, tmp_path):
     assert "did you mean 'long_cot_sft'" in res.output
     res = run("--stages", "cpt", "--set", "long_cot_sft.lr=1e-4")
     assert res.exit_code == 2 and "unknown stage 'long_cot_sft'" in res.output
+    res = CliRunner().invoke(app, ["train", "run", "--snapshot", "plain", "--branch", "all", "--set",
+                                   "long_cot_sft.lr=1e-4", "--output", str(tmp_path / "y"), "--store", str(store.root)])
+    assert res.exit_code == 1 and "pins no stage graph" in res.output  # the real error, not "unknown stage"
+
+
+def test_train_run_hands_the_launch_options_through(store, tmp_path, monkeypatch):
+    """What `train run` gives the branch and stage runners: the per-node override in the config, and --gpus/--nodes
+    as given (None when absent: a list there would send a CPU run to the deepspeed launcher)."""
+    from typer.testing import CliRunner
+
+    import training.branches
+    import training.launch
+    from huijin.cli import app
+
+    got: dict = {}
+
+    def fake(store_, snapshot, what, **kw):
+        got.update(kw, what=what)
+        return []
+
+    monkeypatch.setattr(training.branches, "run_branches", fake)
+    monkeypatch.setattr(training.launch, "run_stages", fake)
+    base = ["train", "run", "--snapshot", "branchy", "--output", str(tmp_path / "x"), "--store", str(store.root),
+            "--json"]
+    res = CliRunner().invoke(app, [*base, "--branch", "all", "--set", "long_cot_sft.lr=1e-4"])
+    assert res.exit_code == 0, res.output
+    assert got["what"] == "all" and got["nodes"] is None and got["gpus"] is None
+    assert got["config"]["long_cot_sft"] == {"lr": 1e-4}
+    got.clear()
+    res = CliRunner().invoke(app, [*base, "--stages", "cpt", "--nodes", "2", "--gpus", "1"])
+    assert res.exit_code == 0, res.output
+    assert got["what"] == ["cpt"] and got["nodes"] == 2 and got["gpus"] == 1
 
 
 def test_snapshot_create_pins_a_graph_from_yaml(store, tmp_path):

@@ -236,7 +236,7 @@ def test_resumed_parallel_run_still_draws_one_reader_bar(tmp_path, paras, capfd)
     (logs / "completions").mkdir(parents=True)
     (logs / "completions" / "00000").write_text("")  # rank 0 finished in the run that was interrupted
     ex = LocalExecutor([CurationReader([str(src)], progress=True)], tasks=3, workers=2, logging_dir=str(logs),
-                       skip_completed=True, start_method="fork")  # fork: the tasks' stderr is the captured one
+                       skip_completed=True, start_method="spawn")  # spawn: the tasks inherit the captured stderr
     ex.run()
     err = capfd.readouterr().err
     assert "rank 1 read" in err and "rank 2 read" not in err and "rank 0 read" not in err and ex.bar_rank == 1
