@@ -36,8 +36,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--latency", type=float, default=0.02, help="scripted server latency per reply (s)")
     a = ap.parse_args()
+    from conftest import write_arith_tasks
     from test_envs_teacher import tasks as agentic_tasks
-    from test_generators_teacher import PASSAGE, Teacher, _arith_tasks
+    from test_generators_teacher import PASSAGE, Teacher
 
     from catalogs import Store
     from synthesis.generators import run
@@ -58,7 +59,7 @@ def main() -> None:
             ep = srv.endpoint(max_concurrency=32)
             # the scripted teacher can solve "What is A plus B" tasks (2 of 4 or 1 of 4 samples right) and the
             # two scripted agentic tasks (one honest, one that starts with hostile SQL and a hostile expression)
-            arith, agentic = _arith_tasks(store, 24), agentic_tasks(store)
+            arith, agentic = write_arith_tasks(store, 24), agentic_tasks(store)
             jobs = [("grounded_sft", {"min_passage_chars": 200}, None), ("evolution", {"total": 52}, None),
                     ("advisory_dialogues", {"dialogues": 40}, None),
                     ("rejection_sampling", {"k": 4, "tasks": arith}, None), ("authored_rl", {"tables": 60}, None),

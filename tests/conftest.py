@@ -32,11 +32,16 @@ def shared_data() -> Path:
 def arith_tasks(store) -> str:
     """An ``rl`` version of six "What is a plus a+1?" tasks (numeric specs) and one judge task (unscorable offline),
     for the rejection-sampling tests."""
+    return write_arith_tasks(store)
+
+
+def write_arith_tasks(store, n: int = 6) -> str:
+    """``n`` "What is a plus a+1?" tasks and one judge task in an ``rl`` version ``arith`` (bench/synth.py too)."""
     from synthesis.generators.records import provenance, rl_record
 
     recs = [rl_record([{"role": "user", "content": f"What is {a} plus {a + 1}? Put the answer in \\boxed{{}}."}],
                       {"spec_version": 1, "type": "numeric", "answer": 2 * a + 1}, "general_retention/reasoning/math",
-                      "en", provenance("test", "t")) for a in range(1, 7)]
+                      "en", provenance("test", "t")) for a in range(1, n + 1)]
     recs.append(rl_record([{"role": "user", "content": "Judge me"}], {"spec_version": 1, "type": "judge"}, None,
                           "en", provenance("test", "t")))
     with store.writer("arith", kind="rl") as w:
