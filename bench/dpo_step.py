@@ -7,7 +7,7 @@ policy is its own reference there, so both must be log 2).
 
     python bench/dpo_step.py [--pairs 96] [--steps 12] [--batch 8] [--threads 1]
 
-TRL is an optional extra (``pip install -e '.[anchors]'``); without it only our side runs.
+TRL comes with the dev extra (``pip install -e '.[dev]'``, as ``make setup`` does); without it only our side runs.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def run_trl(model_dir: Path, data: list[dict], a, out: Path) -> dict:
         from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
         from trl import DPOConfig, DPOTrainer
     except ImportError:
-        return {"skipped": "trl is not installed (pip install -e '.[anchors]') — the anchor comparison did not run"}
+        return {"skipped": "trl is not installed (pip install -e '.[dev]') — the anchor comparison did not run"}
     import torch
 
     torch.set_num_threads(a.threads)

@@ -5,7 +5,7 @@ trained on the shared 10-K text. A random policy never boxes the right number, s
 and no update would run: the step is scored by a (random-init) sequence-classification reward model instead,
 the general-RL path, which gives every group reward variance; the verifier's cost per completion is timed on
 the same completions and reported beside it. The same batch is also generated without the KV cache
-(``use_cache=False``), and — when ``trl`` is installed (``pip install -e '.[anchors]'``; not a runtime dependency) — the
+(``use_cache=False``), and — when ``trl`` is installed (``pip install -e '.[dev]'``; a dev dependency) — the
 anchor, TRL's ``GRPOTrainer``, runs the same steps (same init, prompts, group size, completion budget, DAPO loss,
 ε 0.2/0.28, reward model) in the same process: step time and completion tokens/s side by side, as a ratio.
 No GPU in this task: the vLLM-vs-generate comparison of the issue needs one and is not run. Prints JSON.
@@ -165,7 +165,7 @@ def run_trl(model, tok, recs: list[dict], rm, a) -> dict:
         from transformers import TrainerCallback
         from trl import GRPOConfig, GRPOTrainer
     except ImportError:
-        return {"skipped": "trl is not installed (pip install -e '.[anchors]') — the anchor comparison did not run"}
+        return {"skipped": "trl is not installed (pip install -e '.[dev]') — the anchor comparison did not run"}
 
     def reward(prompts, completions, **kw):
         from training.rl.rollout import Sample
