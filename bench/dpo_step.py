@@ -3,7 +3,9 @@ batch, β and learning rate, the reference log-probs precomputed in both. Prints
 first step (ours through the stage runner and DeepSpeed in a child process, so that this process has no
 torch.distributed state when TRL's Trainer runs; TRL in this process), their ratio, and the independent checks:
 how many pairs our renderer turns into exactly TRL's token ids and completion mask, and both first losses (the
-policy is its own reference there, so both must be log 2).
+policy is its own reference there, so both must be log 2). The windows differ slightly, against us: our step time
+(the runner's ``dt``) includes collating the step's pairs, TRL's (``on_step_begin`` to ``on_step_end``) starts after
+its batch is fetched and collated.
 
     python bench/dpo_step.py [--pairs 96] [--steps 12] [--batch 8] [--threads 1]
 
@@ -49,7 +51,7 @@ def run_ours(store_root: Path, model: Path, out: Path, cfg: dict) -> list[dict]:
             "run_stages(Store.open(sys.argv[1]), 'bench', ['dpo'], model=sys.argv[2], output=sys.argv[3], "
             "config=json.loads(sys.argv[4]))")
     p = subprocess.run([sys.executable, "-c", code, str(store_root), str(model), str(out), json.dumps(cfg)],
-                       env=child_env(), capture_output=True, text=True, cwd=str(ROOT))
+                       env=child_env(), capture_output=True, text=True, cwd=str(ROOT), timeout=1800)
     if p.returncode:
         raise SystemExit(p.stderr[-3000:])
     recs = [json.loads(x) for x in (out / "dpo" / "metrics.jsonl").read_text().splitlines()]

@@ -7,6 +7,7 @@ test reaches TRL's Trainer."""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -66,7 +67,8 @@ def compare(work: str) -> dict:
         b = collate_pairs(pairs, tok.pad_token_id)
         with torch.no_grad():
             lp = {}
-            for name, m in (("policy", AutoModelForCausalLM.from_pretrained(str(policy_dir))), ("ref", ref)):
+            for name, d in (("policy", policy_dir), ("ref", ref_dir)):  # fresh copies: TRL patched its own
+                m = AutoModelForCausalLM.from_pretrained(str(d))
                 s, n = sequence_logps(m(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits,
                                       b["input_ids"], b["loss_mask"])
                 lp[name] = s / n if case["loss_type"] == "ipo" else s  # IPO on per-token means
@@ -81,11 +83,13 @@ def test_our_dpo_matches_trl(tmp_path):
     pytest.importorskip("trl", reason="trl is not installed (pip install -e '.[dev]', as make setup does)")
     code = f"import json, sys; sys.path[:0] = {[str(HERE.parent), str(HERE)]!r}; import test_dpo_vs_trl as t; " \
            f"print('OUT=' + json.dumps(t.compare({str(tmp_path)!r})))"
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=540,
                        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
     assert p.returncode == 0, p.stderr[-3000:]
     got = json.loads(next(x for x in p.stdout.splitlines() if x.startswith("OUT="))[4:])
     assert got["tokens"] == [True] * 12  # every pair: TRL's prompt+completion ids and completion mask, exactly
     for c in got["cases"]:
-        assert abs(c["ours"] - 0.6931) > 0.01, c  # the reference differs from the policy: not the trivial log 2
-        assert c["ours"] == pytest.approx(c["trl"], rel=1e-4, abs=1e-5), c
+        # the reference differs from the policy: not the value both give when they are equal (log 2; IPO 1/(4β²))
+        trivial = math.log(2) if c["loss_type"] == "sigmoid" else 1 / (4 * BETA ** 2)
+        assert abs(c["ours"] - trivial) > 1e-4, c
+        assert c["ours"] == pytest.approx(c["trl"], rel=1e-5), c

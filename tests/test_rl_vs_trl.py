@@ -76,7 +76,7 @@ def test_our_grpo_loss_and_gradient_match_trl(tmp_path):
     pytest.importorskip("trl", reason="trl is not installed (pip install -e '.[dev]', as make setup does)")
     code = f"import json, sys; sys.path[:0] = {[str(HERE.parent), str(HERE)]!r}; import test_rl_vs_trl as t; " \
            f"print('OUT=' + json.dumps(t.compare({str(tmp_path)!r})))"
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=540,
                        env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert p.returncode == 0, p.stderr[-3000:]
     for c in json.loads(next(x for x in p.stdout.splitlines() if x.startswith("OUT="))[4:]):
