@@ -14,6 +14,24 @@ SHARED = Path(os.environ.get("HUIJIN_SHARED_DATA", ROOT.parent / "shared" / "dat
 
 
 @pytest.fixture
+def in_child():
+    """``in_child(module, func, *args)``: ``module.func(*args)`` run in a fresh Python (the repository and tests/ on
+    its path), its JSON-able result returned; for checks that must not meet the torch.distributed state other tests
+    leave in this process (another library's Trainer would wrap its model in DDP)."""
+    import json
+
+    def call(module: str, func: str, *args):
+        code = (f"import json, sys; sys.path[:0] = {[str(ROOT), str(ROOT / 'tests')]!r}; import {module} as m; "
+                f"print('OUT=' + json.dumps(m.{func}(*{list(args)!r})))")
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=540,  # < pytest's
+                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        assert p.returncode == 0, p.stderr[-3000:]
+        return json.loads(next(x for x in p.stdout.splitlines() if x.startswith("OUT="))[4:])
+
+    return call
+
+
+@pytest.fixture
 def store(tmp_path):
     from catalogs import Store
 

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
 BETA = 5.0  # large: two random-init models differ little, and the loss must be away from log 2 to mean anything
 # cDPO (label smoothing) is not compared: TRL 1.16's "sigmoid" ignores label_smoothing (its smoothed losses are
 # "robust" and "exo_pair", other formulas); ours is checked against the cDPO formula in tests/test_dpo.py
@@ -79,14 +76,9 @@ def compare(work: str) -> dict:
     return out
 
 
-def test_our_dpo_matches_trl(tmp_path):
+def test_our_dpo_matches_trl(tmp_path, in_child):
     pytest.importorskip("trl", reason="trl is not installed (pip install -e '.[dev]', as make setup does)")
-    code = f"import json, sys; sys.path[:0] = {[str(HERE.parent), str(HERE)]!r}; import test_dpo_vs_trl as t; " \
-           f"print('OUT=' + json.dumps(t.compare({str(tmp_path)!r})))"
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=540,
-                       env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
-    assert p.returncode == 0, p.stderr[-3000:]
-    got = json.loads(next(x for x in p.stdout.splitlines() if x.startswith("OUT="))[4:])
+    got = in_child("test_dpo_vs_trl", "compare", str(tmp_path))
     assert got["tokens"] == [True] * 12  # every pair: TRL's prompt+completion ids and completion mask, exactly
     for c in got["cases"]:
         # the reference differs from the policy: not the value both give when they are equal (log 2; IPO 1/(4β²))

@@ -8,15 +8,10 @@ torch.distributed state of another test reaches TRL's Trainer."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
 T, EPS_LOW, EPS_HIGH = 0.7, 0.2, 0.28
 
 
@@ -72,14 +67,9 @@ def compare(work: str) -> list[dict]:
     return out
 
 
-def test_our_grpo_loss_and_gradient_match_trl(tmp_path):
+def test_our_grpo_loss_and_gradient_match_trl(tmp_path, in_child):
     pytest.importorskip("trl", reason="trl is not installed (pip install -e '.[dev]', as make setup does)")
-    code = f"import json, sys; sys.path[:0] = {[str(HERE.parent), str(HERE)]!r}; import test_rl_vs_trl as t; " \
-           f"print('OUT=' + json.dumps(t.compare({str(tmp_path)!r})))"
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=540,
-                       env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    assert p.returncode == 0, p.stderr[-3000:]
-    for c in json.loads(next(x for x in p.stdout.splitlines() if x.startswith("OUT="))[4:]):
+    for c in in_child("test_rl_vs_trl", "compare", str(tmp_path)):
         assert c["clip_fraction"] > 0.05, c  # the clipped branch is exercised, not only ratio 1
         assert c["ours"] == pytest.approx(c["trl"], rel=1e-5, abs=1e-7), c
         assert c["grad_rel_diff"] < 1e-5, c
