@@ -3,6 +3,8 @@ programmatic generator so that a small model chooses cells instead of copying di
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from finance.arith import ProgramError, run_finqa
@@ -65,3 +67,45 @@ def test_programs_only_recipe_writes_cell_variants_and_counts_the_replaced(store
     for r in store.iter_records(rl.ref):
         spec = r["reward_spec"]
         assert '"type":"program"' in spec.replace(" ", "") and "@" in spec
+
+
+def test_solution_templates_keep_the_other_templates_rl_only(store, tmp_path):
+    from huijin.demo.corpus import generate
+    from synthesis.generators import SynthRecipeError
+    from synthesis.generators.runner import run
+
+    c = generate(tmp_path / "raw", n_filings=4, n_tables=8)
+    recipe = {"generator": "programmatic_tables", "inputs": [str(c.tables)], "seed": 0, "program_fraction": 1.0,
+              "program_cells": True, "programs_only": True}
+
+    def synth(name: str, templates):
+        m = run({**recipe, "solution_templates": templates, "outputs": {"rl": f"{name}-rl", "sft": f"{name}-sft"}},
+                store).manifests
+        return m["rl"], m["sft"]
+
+    def rl_ids(ref: str, *names: str) -> set[str]:
+        return {r["id"] for r in store.iter_records(ref) if (json.loads(r["meta"]).get("template") or "imported") in names}
+
+    def solved(ref: str) -> set[str]:
+        return {json.loads(r["meta"])["rl_id"] for r in store.iter_records(ref)}
+
+    rl, sft = synth("part", ["difference", "growth"])
+    assert rl_ids(rl.ref, "difference", "growth") and rl_ids(rl.ref, "share", "average", "imported")  # RL keeps all
+    assert solved(sft.ref) == rl_ids(rl.ref, "difference", "growth")  # a solution for exactly the named ones
+    assert sft.inputs == rl.rows and sft.rows + sum(sft.drops.values()) == sft.inputs  # every task counted
+    assert sft.drops["rl_only_template"] == len(rl_ids(rl.ref, "share", "margin", "average", "sum", "imported"))
+    # a share: that part of a template's tasks gets a solution, chosen per task (the other templates' shares do not
+    # move the pick), so a rerun or another recipe picks the same tasks
+    growth = rl_ids(rl.ref, "growth")
+    half = solved(synth("half", {"difference": 1.0, "growth": 0.5})[1].ref) & growth
+    alone = solved(synth("alone", {"growth": 0.5, "difference": 0.0})[1].ref)
+    assert 0 < len(half) < len(growth) and alone == half
+    for bad, why in [(["ratio"], r"\['ratio'\] not made by this run"), ({"growth": 2}, r"share in \[0, 1\]"),
+                     ([], "a non-empty list"), ("growth", "a non-empty list")]:
+        with pytest.raises(SynthRecipeError, match=f"recipe .*solution_templates: {why}"):
+            synth("bad", bad)
+    with pytest.raises(SynthRecipeError, match="solutions: false writes no solutions"):
+        run({**recipe, "solutions": False, "solution_templates": ["growth"], "outputs": {"rl": "bad-rl"}}, store)
+    with pytest.raises(SynthRecipeError, match="not made by this run"):
+        run({**recipe, "import_questions": False, "solution_templates": ["imported"],
+             "outputs": {"rl": "bad-rl", "sft": "bad-sft"}}, store)

@@ -4,6 +4,8 @@ For every context of the input files (FinQA, TAT-QA, ConvFinQA layouts, or any F
 demo's ``tables_train.json``): (a) import the source's own questions with reward specs, (b) generate new
 questions by program from the table's rows and columns, the answer computed by the safe interpreter, and
 (c) render a step-by-step solution from each program, kept only if the verifier scores it 1 on its own spec.
+``solution_templates`` limits (c) to some question templates, or to a share of each template's tasks: the other
+tasks stay RL-only, to be learned from the verifier's reward rather than from a worked solution.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from finance.arith import TABLE_OPS, ProgramError, cell_number, parse_finqa, run_finqa, str_to_num
 from synthesis.rewards import score
 
-from .context import RunContext
+from .context import RunContext, SynthRecipeError
 from .imports import ImportedTask, ImportRejected, import_question
 from .programs import TEMPLATES, Candidate
 from .records import assistant, provenance, rl_record, sft_record, system, user
@@ -79,6 +81,10 @@ def generate(run: RunContext) -> None:
     # program variants name table cells (ROW@COLUMN) instead of copying their digits; programs_only: the
     # variants replace the tasks they were made from (a small model's curriculum: choose, don't copy)
     cells, programs_only = bool(cfg.get("program_cells", False)), bool(cfg.get("programs_only", False))
+    # worked solutions for these question templates only, or for a share of their tasks ("imported" names the
+    # source's own questions); the rest are RL-only, as when a teacher solved few questions of some kind and the
+    # verifier has to teach it
+    solved = _solution_templates(cfg.get("solution_templates"), run.recipe_name, templates, do_import, do_solutions)
     rl = run.outputs.open("rl", run.output_name("rl"), "rl")
     sft = run.outputs.open("sft", run.output_name("sft"), "sft") if do_solutions else None
     origins: dict[str, int] = {}
@@ -106,9 +112,49 @@ def generate(run: RunContext) -> None:
                     continue
                 origins[task["origin"]] = origins.get(task["origin"], 0) + 1
                 run.progress(1)
-                if sft is not None:
+                if sft is not None and _gets_solution(task, solved):
                     _solution(task, sft, run)
+                elif sft is not None:
+                    sft.consider()
+                    sft.drop("rl_only_template")
     run.outputs.set_extra(origins=origins)
+
+
+def _solution_templates(value: Any, recipe: str, templates: list[str], do_import: bool,
+                        do_solutions: bool) -> dict[str, float] | None:
+    """``{template: share of its tasks that get a worked solution}``; a list means 1.0 for each, and a template
+    not named gets none."""
+    if value is None:
+        return None
+    shares = {str(t): 1.0 for t in value} if isinstance(value, list) else value
+    why = _why_not_shares(shares, templates, do_import, do_solutions)
+    if why:
+        raise SynthRecipeError(f"recipe {recipe!r}: solution_templates: {why}; got {value!r}")
+    return {str(k): float(v) for k, v in shares.items()}
+
+
+def _why_not_shares(shares: Any, templates: list[str], do_import: bool, do_solutions: bool) -> str | None:
+    if not do_solutions:
+        return "solutions: false writes no solutions"
+    if not isinstance(shares, dict) or not shares:
+        return "a non-empty list of template names, or a mapping name → share"
+    made = set(templates) | ({"imported"} if do_import else set())
+    unknown = sorted(set(map(str, shares)) - made)
+    if unknown:
+        return f"{unknown} not made by this run (it makes {sorted(made)}: generate.templates, and imported questions)"
+    bad = [k for k, v in shares.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1]
+    return f"share in [0, 1] expected for {bad}" if bad else None
+
+
+def _gets_solution(task: dict[str, Any], shares: dict[str, float] | None) -> bool:
+    if shares is None:
+        return True
+    # which tasks of a template get one is fixed by the task's id (content-derived), so reruns agree
+    return int(task["rl"]["id"][:8], 16) / 16 ** 8 < shares.get(_template(task), 0.0)
+
+
+def _template(task: dict[str, Any]) -> str:
+    return task["meta"].get("template") or "imported"
 
 
 def _imported(ctx: TableContext, rl, run: RunContext):
