@@ -112,14 +112,16 @@ def test_eval_compare_json_shape(store, tiny):
     from training.evaluation.record import record_stage_metrics
 
     with store.writer("fin", "doc") as w:
-        w.write([{"id": f"d{i}", "text": f"Revenue rose {i}% to ${i}.5 million.", "source": "x", "lang": "en"}
+        w.write([{"id": f"d{i}", "text": f"Revenue rose {i}% to ${i}.5 million.", "source": "x", "lang": "en",
+                  "meta": {"desk": "rates" if i % 3 else "equity"}}
                  if i % 2 else {"id": f"d{i}", "text": f"营业收入增长{i}%，达到{i}.5百万美元。", "source": "x", "lang": "zh"}
                  for i in range(40)])
     _, held = split_holdout(store, "fin@1", 0.25)
     store.snapshots.create("snap", {"cpt": [("fin-train@1", 1.0)]})
     rid = store.runs.start("cpt", "snap", str(tiny), {})
     store.runs.finish(rid, output_model=str(tiny))
-    rec = record_stage_metrics(store, store.runs.get(rid), {"bpb_finance": {"kind": "bpb", "version": held.ref}})
+    rec = record_stage_metrics(store, store.runs.get(rid), {"bpb_finance": {"kind": "bpb", "version": held.ref,
+                                                                            "by": "desk"}})
     assert rec["metrics"]["stage_metrics"]["bpb_finance"]["n"] == held.rows
     res = CliRunner().invoke(app, ["eval", "compare", "--snapshot", "snap", "--json", "--store", str(store.root)])
     assert res.exit_code == 0, res.output
@@ -133,3 +135,53 @@ def test_eval_compare_json_shape(store, tiny):
     en, zh = out["metrics"]["bpb_finance.en"]["cpt"], out["metrics"]["bpb_finance.zh"]["cpt"]
     assert (en["n"], zh["n"]) == (held_langs.count("en"), held_langs.count("zh"))
     assert min(en["value"], zh["value"]) <= cell["value"] <= max(en["value"], zh["value"])
+    # `by: desk`: a row per value of meta.desk (the zh docs have none: bucket "-"), n adding up to the metric's
+    desks = [json.loads(r["meta"]).get("desk", "-") if r.get("meta") else "-" for r in store.iter_records(held.ref)]
+    assert {k for k in out["metrics"] if k.startswith("bpb_finance.")} == {f"bpb_finance.{b}" for b in {"en", "zh", *desks}}
+    assert set(out["metrics"]["bpb_finance.equity"]) == {"base", "cpt"}  # every stage column has the buckets
+    rows = {b: out["metrics"][f"bpb_finance.{b}"]["cpt"] for b in set(desks)}
+    assert {b: c["n"] for b, c in rows.items()} == {b: desks.count(b) for b in set(desks)}
+    assert rows["-"] == zh  # the docs without a desk are the zh ones: the same items, the same estimate
+    assert min(c["value"] for c in rows.values()) <= cell["value"] <= max(c["value"] for c in rows.values())
+
+
+def test_stage_metric_by_must_name_a_field():
+    from training.evaluation.stage_metrics import MetricError, check_metrics
+
+    with pytest.raises(MetricError, match="'by' names one record field"):
+        check_metrics({"m": {"kind": "reward", "version": "x@1", "by": ["template"]}})
+    with pytest.raises(MetricError, match="a row per language already"):
+        check_metrics({"m": {"kind": "reward", "version": "x@1", "by": "lang"}})
+
+
+def test_stage_metric_buckets_read_columns_and_meta_and_keep_odd_values_apart():
+    from training.evaluation.stage_metrics import by_field
+
+    recs = [{"taxonomy": "a/b", "meta": '{"template": "sum"}'}, {"meta": {"template": "sum"}}, {"meta": "not json"},
+            {"meta": '{"template": ""}'}, {"meta": '{"template": ["x"]}'}, {"meta": '{"template": 3}'}]
+    out = by_field(recs, [1.0, 0.0, 1.0, 1.0, 0.0, 1.0], None, "template")["by"]
+    assert out["field"] == "template"
+    assert {b: c["n"] for b, c in out["buckets"].items()} == {"sum": 2, "-": 3, "3": 1}
+    assert out["buckets"]["sum"]["value"] == 0.5
+    assert set(by_field(recs, [1.0] * 6, None, "taxonomy")["by"]["buckets"]) == {"a/b", "-"}  # a column first
+    assert by_field(recs, [1.0] * 6, None, None) == {}
+
+
+def test_stage_table_names_a_bucket_apart_when_it_would_take_a_language_row():
+    from training.evaluation.record import stage_table
+
+    est = {"value": 0.5, "ci": [0.4, 0.6], "n": 10}
+    m = {"acc": {**est, "by_lang": {"en": est, "zh": est},
+                 "by": {"field": "market", "buckets": {"en": {**est, "value": 0.9}, "hk": est}}}}
+
+    class Runs:
+        def get(self, rid):
+            return {"run_id": rid, "stage": "sft", "snapshot": "s", "started_at": "1",
+                    "metrics": {"stage_metrics": m, "stage_metrics_input": m}}
+
+    class FakeStore:
+        runs = Runs()
+
+    table = stage_table(FakeStore(), run_ids=["r1"])["metrics"]
+    assert table["acc.en"]["sft"]["value"] == 0.5  # the language row stays
+    assert table["acc.market=en"]["sft"]["value"] == 0.9 and table["acc.hk"]["sft"] == est

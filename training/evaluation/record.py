@@ -130,7 +130,7 @@ def stage_table(store, snapshot: str | None = None, run_ids: list[str] | None = 
     runs = [r for r in runs if (r.get("metrics") or {}).get(METRICS_KEY)]
     if not runs:
         raise ValueError(f"no run of {snapshot or run_ids} has stage metrics (set stage_metrics in the stage "
-                         "config, or run `huijin eval metrics`)")
+                         "config: each run then scores its input and output models)")
     latest: dict[str, dict[str, Any]] = {}
     for r in sorted(runs, key=lambda r: r.get("started_at") or ""):
         latest[r["stage"]] = r
@@ -150,8 +150,23 @@ def stage_table(store, snapshot: str | None = None, run_ids: list[str] | None = 
         for lang in langs:  # per-language rows under the metric: `general_score.zh` (rich would eat `[zh]`)
             table[f"{k}.{lang}"] = {stage: m[k]["by_lang"][lang] for stage, m in cols
                                      if lang in (m.get(k) or {}).get("by_lang", {})}
+        buckets = sorted({b for _, m in cols for b in _buckets(m.get(k))})
+        for b in buckets:  # the metric's `by` field: `numeric_acc.average` (a template), one row per value
+            row = f"{k}.{b}"
+            if row in table or row in names:  # a bucket named like a language row or another metric
+                row = f"{k}.{_by_field(cols, k)}={b}"
+            table[row] = {stage: _buckets(m.get(k))[b] for stage, m in cols if b in _buckets(m.get(k))}
     return {"snapshot": snapshot or ordered[0].get("snapshot"), "stages": [c for c, _ in cols], "metrics": table,
             "runs": {r["stage"]: r["run_id"] for r in ordered}}
+
+
+def _buckets(metric: dict[str, Any] | None) -> dict[str, Any]:
+    return ((metric or {}).get("by") or {}).get("buckets") or {}
+
+
+def _by_field(cols: list[tuple[str, dict[str, Any]]], metric: str) -> str:
+    fields = [((m.get(metric) or {}).get("by") or {}).get("field") for _, m in cols]
+    return next((f for f in fields if f), "by")
 
 
 def _full_runs(store, snapshot: str | None) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@
       numeric_acc:  {kind: reward,  version: demo-rl-heldout@1}       # SFT / reasoning RL
       tool_success: {kind: agentic, version: demo-agentic-heldout@1}  # agentic RL
       general_score: {kind: reward, version: demo-general-rl-heldout@1}  # general RL (judge / rubric specs)
+      numeric_by_kind: {kind: reward, version: demo-rl-heldout@1, by: template}  # + a row per meta.template
 
 * ``bpb``: bits per byte, Σ token NLL / (ln 2 · Σ UTF-8 bytes) — tokenizer-independent, so two tokenizers
   compare. Every token is predicted (a BOS is prepended when the tokenizer has one); long documents are scored
@@ -21,6 +22,7 @@ metric and the reward a stage optimises cannot drift apart.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -37,13 +39,19 @@ class MetricError(ValueError):
 
 
 def check_metrics(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Validate ``{name: {kind, version, limit?, max_new_tokens?}}`` before anything is loaded."""
+    """Validate ``{name: {kind, version, limit?, max_new_tokens?, by?}}`` before anything is loaded."""
     if not isinstance(metrics, dict) or not metrics:
         raise MetricError("stage_metrics must be a mapping of metric name → {kind, version}")
     out = {}
     for name, m in metrics.items():
         if not isinstance(m, dict) or m.get("kind") not in KINDS or not m.get("version"):
             raise MetricError(f"stage metric {name!r}: needs kind (one of {', '.join(KINDS)}) and version, got {m!r}")
+        if "by" in m and not (isinstance(m["by"], str) and m["by"]):
+            raise MetricError(f"stage metric {name!r}: 'by' names one record field (a column or a meta key), "
+                              f"got {m['by']!r}")
+        if m.get("by") == "lang":
+            raise MetricError(f"stage metric {name!r}: 'by: lang' is not needed, metrics whose items span "
+                              "languages get a row per language already")
         out[str(name)] = dict(m)
     return out
 
@@ -141,7 +149,7 @@ def evaluate_loaded(model, tok, store, specs: dict[str, dict[str, Any]], log: Ca
             values, weights = _rollout_rewards(model, tok, recs, m["kind"], m, store, judge), None
         est = bootstrap_ci(values, weights)
         out[name] = {**est.to_dict(), "kind": m["kind"], "version": ref,
-                     **by_language(recs, values, weights)}
+                     **by_language(recs, values, weights), **by_field(recs, values, weights, m.get("by"))}
         if log:
             log(f"{name}: {_fmt(est)} on {ref}")
     return out
@@ -158,6 +166,34 @@ def by_language(recs: list[dict[str, Any]], values: list, weights: list | None) 
         idx = [i for i, x in enumerate(langs) if x == lang]
         out[lang] = bootstrap_ci([values[i] for i in idx], None if weights is None else [weights[i] for i in idx]).to_dict()
     return {"by_lang": out}
+
+
+def by_field(recs: list[dict[str, Any]], values: list, weights: list | None, field: str | None) -> dict[str, Any]:
+    """``{"by": {"field": F, "buckets": {value: {value, ci, n}}}}``: the metric per value of the record's column
+    ``F``, else of its ``meta[F]`` (a question template, a taxonomy leaf): a skill that one stage teaches shows
+    in its bucket before it moves the mean. Records without the field, or with an empty or non-scalar value, fall
+    in the bucket ``"-"`` (the programmatic generator's imported questions have no ``template``)."""
+    if not field:
+        return {}
+    keys = [_field_value(r, field) for r in recs]
+    out = {}
+    for key in sorted(set(keys)):
+        idx = [i for i, k in enumerate(keys) if k == key]
+        out[key] = bootstrap_ci([values[i] for i in idx], None if weights is None else [weights[i] for i in idx]).to_dict()
+    return {"by": {"field": field, "buckets": out}}
+
+
+def _field_value(rec: dict[str, Any], field: str) -> str:
+    v = rec.get(field)
+    if v is None:
+        meta = rec.get("meta")
+        if isinstance(meta, str):
+            try:
+                meta = json.loads(meta)
+            except ValueError:
+                meta = None
+        v = meta.get(field) if isinstance(meta, dict) else None
+    return str(v) if isinstance(v, (str, int, float, bool)) and str(v) != "" else "-"
 
 
 def _fmt(e: Estimate) -> str:
