@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -146,22 +147,26 @@ def stage_table(store, snapshot: str | None = None, run_ids: list[str] | None = 
     table = {}
     for k in names:
         table[k] = {stage: {f: m[k].get(f) for f in ("value", "ci", "n")} for stage, m in cols if k in m}
-        langs = sorted({lang for _, m in cols for lang in (m.get(k) or {}).get("by_lang", {})})
-        for lang in langs:  # per-language rows under the metric: `general_score.zh` (rich would eat `[zh]`)
-            table[f"{k}.{lang}"] = {stage: m[k]["by_lang"][lang] for stage, m in cols
-                                     if lang in (m.get(k) or {}).get("by_lang", {})}
-        buckets = sorted({b for _, m in cols for b in _buckets(m.get(k))})
-        for b in buckets:  # the metric's `by` field: `numeric_acc.average` (a template), one row per value
-            row = f"{k}.{b}"
-            if row in table or row in names:  # a bucket named like a language row or another metric
-                row = f"{k}.{_by_field(cols, k)}={b}"
-            table[row] = {stage: _buckets(m.get(k))[b] for stage, m in cols if b in _buckets(m.get(k))}
+        for lang, row in _split(cols, k, lambda m: m.get("by_lang") or {}).items():
+            table[f"{k}.{lang}"] = row  # per-language rows under the metric: `general_score.zh` (rich eats `[zh]`)
+        for bucket, row in _split(cols, k, _buckets).items():  # the `by` field's: `numeric_acc.average`
+            name = f"{k}.{bucket}"
+            if name in table or name in names:  # a bucket named like a language row or another metric
+                name = f"{k}.{_by_field(cols, k)}={bucket}"
+            table[name] = row
     return {"snapshot": snapshot or ordered[0].get("snapshot"), "stages": [c for c, _ in cols], "metrics": table,
             "runs": {r["stage"]: r["run_id"] for r in ordered}}
 
 
-def _buckets(metric: dict[str, Any] | None) -> dict[str, Any]:
-    return ((metric or {}).get("by") or {}).get("buckets") or {}
+def _split(cols: list[tuple[str, dict[str, Any]]], metric: str,
+           part: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``{part name: {stage: cell}}`` of one metric's sub-results (its languages, or its buckets) across stages."""
+    per_stage = [(stage, part(m.get(metric) or {})) for stage, m in cols]
+    return {n: {stage: p[n] for stage, p in per_stage if n in p} for n in sorted({n for _, p in per_stage for n in p})}
+
+
+def _buckets(metric: dict[str, Any]) -> dict[str, Any]:
+    return (metric.get("by") or {}).get("buckets") or {}
 
 
 def _by_field(cols: list[tuple[str, dict[str, Any]]], metric: str) -> str:

@@ -158,14 +158,19 @@ def evaluate_loaded(model, tok, store, specs: dict[str, dict[str, Any]], log: Ca
 def by_language(recs: list[dict[str, Any]], values: list, weights: list | None) -> dict[str, Any]:
     """``{"by_lang": {lang: {value, ci, n}}}`` when the items are in more than one language (en and zh scored
     apart: a mean over both can hide one falling), else nothing."""
-    langs = [str(r.get("lang") or "") for r in recs]
-    if len(set(langs) - {""}) < 2:
+    langs = [str(r.get("lang") or "") or None for r in recs]
+    if len(set(langs) - {None}) < 2:
         return {}
+    return {"by_lang": _estimates_by_key(langs, values, weights)}
+
+
+def _estimates_by_key(keys: list[str | None], values: list, weights: list | None) -> dict[str, Any]:
+    """``{key: {value, ci, n}}`` over the items of each key (items whose key is None are left out)."""
     out = {}
-    for lang in sorted(set(langs) - {""}):
-        idx = [i for i, x in enumerate(langs) if x == lang]
-        out[lang] = bootstrap_ci([values[i] for i in idx], None if weights is None else [weights[i] for i in idx]).to_dict()
-    return {"by_lang": out}
+    for key in sorted(set(keys) - {None}):
+        idx = [i for i, k in enumerate(keys) if k == key]
+        out[key] = bootstrap_ci([values[i] for i in idx], None if weights is None else [weights[i] for i in idx]).to_dict()
+    return out
 
 
 def by_field(recs: list[dict[str, Any]], values: list, weights: list | None, field: str | None) -> dict[str, Any]:
@@ -175,12 +180,8 @@ def by_field(recs: list[dict[str, Any]], values: list, weights: list | None, fie
     in the bucket ``"-"`` (the programmatic generator's imported questions have no ``template``)."""
     if not field:
         return {}
-    keys = [_field_value(r, field) for r in recs]
-    out = {}
-    for key in sorted(set(keys)):
-        idx = [i for i, k in enumerate(keys) if k == key]
-        out[key] = bootstrap_ci([values[i] for i in idx], None if weights is None else [weights[i] for i in idx]).to_dict()
-    return {"by": {"field": field, "buckets": out}}
+    keys: list[str | None] = [_field_value(r, field) for r in recs]
+    return {"by": {"field": field, "buckets": _estimates_by_key(keys, values, weights)}}
 
 
 def _field_value(rec: dict[str, Any], field: str) -> str:
