@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -161,3 +162,49 @@ def test_reference_trajectories_replay_to_the_same_reward(agentic):
         assert [m["content"] for m in replayed] == [m["content"] for m in recorded]
         assert r1.score == json.loads(s["meta"])["reward"] == 1.0
         assert score(task["reward_spec"], completion).score == 1.0
+
+
+def test_lookup_only_tasks_offer_only_sql(tmp_path, shared_data):
+    """``kinds: [lookup]`` makes lookups alone, each report asked about ``lookups`` different cells, in an
+    environment with only the tool they need (a shorter prompt); the trajectories still replay to full reward.
+    With ``distractors: 0`` the reference query drops its report filter. Bad options are refused naming the recipe."""
+    from catalogs import Store
+    from synthesis.generators import SynthRecipeError
+
+    store = Store.open(tmp_path)
+    recipe = {"generator": "agentic_tasks", "seed": 1, "inputs": [str(shared_data / "finqa/train_100.json")],
+              "kinds": ["lookup"], "lookups": 3, "outputs": {"rl": "lk-rl", "sft": "lk-sft"}}
+    rep = run(recipe, store, limit=30)
+    rl = list(store.iter_records(rep.manifests["rl"]))
+    assert len(rl) == 30
+    by_report: dict[str, list[str]] = {}
+    for r in rl:
+        meta = json.loads(r["meta"])
+        assert meta["kind"] == "lookup" and json.loads(r["reward_spec"])["gold_tools"] == ["sql_query"]
+        assert [t["function"]["name"] for t in json.loads(r["tools"])] == ["sql_query"]
+        env = json.loads(r["env"])
+        assert env["tools"] == ["sql_query"] and "search" not in env
+        system = r["prompt"][0]["content"]
+        assert "calculator" not in system and "search" not in system and "SQL" in system
+        by_report.setdefault(meta["context_id"], []).append(meta["reference_calls"][0]["arguments"])
+    assert max(len(v) for v in by_report.values()) == 3
+    assert all(len(set(v)) == len(v) for v in by_report.values())  # another cell each time
+    sft = list(store.iter_records(rep.manifests["sft"]))
+    assert len(sft) == 30
+    for s in sft[:5]:
+        task = next(r for r in rl if r["id"] == json.loads(s["meta"])["rl_id"])
+        assert score(task["reward_spec"], s["messages"][len(task["prompt"]):]).score == 1.0
+    # no other report in the facts table: the reference query needs no report_id filter, and still earns 1.0
+    alone = run({**recipe, "distractors": 0, "outputs": {"rl": "lk0-rl", "sft": "lk0-sft"}}, store, limit=6)
+    rl0 = {r["id"]: r for r in store.iter_records(alone.manifests["rl"])}
+    for r in rl0.values():
+        assert {row[0] for row in json.loads(r["env"])["sql"]["tables"]["facts"]["rows"]} == {
+            json.loads(r["meta"])["context_id"]}
+        assert "report_id" not in json.loads(r["meta"])["reference_calls"][0]["arguments"]
+    for s in store.iter_records(alone.manifests["sft"]):
+        task = rl0[json.loads(s["meta"])["rl_id"]]
+        assert score(task["reward_spec"], s["messages"][len(task["prompt"]):]).score == 1.0
+    for bad, why in [({"kinds": "lookup"}, "kinds must be a list"), ({"kinds": ["lookup", "chat"]}, "kinds must"),
+                     ({"tools": ["calculator"]}, "lack ['sql_query']"), ({"tools": ["sql"]}, "tools must be")]:
+        with pytest.raises(SynthRecipeError, match=r"agentic_tasks.*" + re.escape(why)):
+            run({**recipe, **bad}, store, limit=2)

@@ -21,10 +21,10 @@ import random
 from typing import Any
 
 from finance.arith import ProgramError, parse_finqa, run_finqa, str_to_num
-from synthesis.envs import ToolEnv, tool_env_spec
+from synthesis.envs import TOOL_NAMES, ToolEnv, tool_env_spec
 from synthesis.envs.search import passages
 
-from .context import RunContext, resolve_path
+from .context import RunContext, SynthRecipeError, resolve_path
 from .programmatic import candidate_spec
 from .programs import TEMPLATES, Candidate
 from .records import assistant, provenance, rl_record, sft_record, system, user
@@ -35,6 +35,11 @@ GENERATOR = "agentic_tasks"
 SYSTEM = ("You are a financial analyst agent. Use the tools to look up data (read-only SQL over the financial "
           "database, document search) and to compute (calculator). Call only the tools you need. When you are "
           "done, reply with the final answer in \\boxed{}.")
+# what each task kind's reference solution calls: a run restricted to some kinds offers only these tools
+KIND_TOOLS = {"lookup": ["sql_query"], "compute": ["sql_query", "calculator"], "filings": ["sql_query"],
+              "text": ["search_docs"]}
+TOOL_PURPOSE = {"sql_query": "look up data with read-only SQL over the financial database",
+                "search_docs": "search the documents", "calculator": "compute with the calculator"}
 FACT_COLUMNS = [["report_id", "VARCHAR"], ["row_label", "VARCHAR"], ["column_label", "VARCHAR"],
                 ["value", "DOUBLE"], ["is_percent", "BOOLEAN"]]
 REPORT_COLUMNS = [["report_id", "VARCHAR"], ["dataset", "VARCHAR"], ["scale", "VARCHAR"], ["summary", "VARCHAR"]]
@@ -59,7 +64,8 @@ def load_filings(path: str) -> list[list[Any]]:
 
 
 def env_config(ctx: TableContext, others: list[TableContext], filings: list[list[Any]] | None,
-               max_calls: int, docs: str | None = None) -> dict[str, Any]:
+               max_calls: int, docs: str | None = None, tools: list[str] | None = None) -> dict[str, Any]:
+    tools = list(tools or TOOL_NAMES)
     facts, reports, texts = [], [], []
     for c in [ctx, *others]:
         f, r = facts_rows(c)
@@ -70,11 +76,40 @@ def env_config(ctx: TableContext, others: list[TableContext], filings: list[list
                                                                              "rows": reports}}
     if filings:
         tables["filings"] = {"columns": [[f, "VARCHAR"] for f in FILING_FIELDS], "rows": filings}
-    search: dict[str, Any] = {"passages": texts}
-    if docs:  # a doc version searched next to the report texts (replay needs the store: ToolEnv(cfg, store))
-        search["doc_version"] = docs
-    return {"tools": ["sql_query", "calculator", "search_docs"], "max_calls": max_calls,
-            "sql": {"tables": tables, "max_rows": 50, "timeout_s": 2.0}, "search": search}
+    out: dict[str, Any] = {"tools": tools, "max_calls": max_calls}
+    if "sql_query" in tools:
+        out["sql"] = {"tables": tables, "max_rows": 50, "timeout_s": 2.0}
+    if "search_docs" in tools:
+        search: dict[str, Any] = {"passages": texts}
+        if docs:  # a doc version searched next to the report texts (replay needs the store: ToolEnv(cfg, store))
+            search["doc_version"] = docs
+        out["search"] = search
+    return out
+
+
+def system_prompt(tools: list[str]) -> str:
+    """The agent's instructions; a run offering fewer tools names only those (the prompt is then shorter too)."""
+    if set(tools) == set(TOOL_NAMES):
+        return SYSTEM
+    uses = "; ".join(TOOL_PURPOSE[t] for t in TOOL_NAMES if t in tools)
+    return (f"You are a financial analyst agent. Use the tools to {uses}. Call only the tools you need. "
+            "When you are done, reply with the final answer in \\boxed{}.")
+
+
+def task_options(cfg: dict[str, Any], recipe: str) -> tuple[list[str], list[str]]:
+    """``(kinds, tools)`` from the recipe: which task kinds to make, and which tools the environment offers
+    (default: the tools those kinds need). A kind whose reference solution needs a tool not offered is refused."""
+    kinds = cfg.get("kinds") or list(KIND_TOOLS)
+    if isinstance(kinds, str) or not isinstance(kinds, list) or not set(kinds) <= set(KIND_TOOLS):
+        raise SynthRecipeError(f"recipe {recipe!r}: kinds must be a list among {list(KIND_TOOLS)}; got {kinds!r}")
+    needed = [t for t in TOOL_NAMES if any(t in KIND_TOOLS[k] for k in kinds)]
+    tools = cfg.get("tools") or needed
+    if isinstance(tools, str) or not isinstance(tools, list) or not set(tools) <= set(TOOL_NAMES):
+        raise SynthRecipeError(f"recipe {recipe!r}: tools must be a list among {list(TOOL_NAMES)}; got {tools!r}")
+    missing = [t for t in needed if t not in tools]
+    if missing:
+        raise SynthRecipeError(f"recipe {recipe!r}: tools {tools} lack {missing}, which kinds {kinds} need")
+    return list(kinds), [t for t in TOOL_NAMES if t in tools]
 
 
 def sql_literal(s: str) -> str:
@@ -121,7 +156,14 @@ def reference_trajectory(env: ToolEnv, prompt: list[dict], calls: list[dict[str,
     return messages
 
 
-def _compute_task(ctx: TableContext, c: Candidate, scale: str | None, lang: str) -> dict[str, Any] | None:
+def report_filter(ctx: TableContext, alone: bool) -> str:
+    """The reference query's report condition; with no other report in the facts table (``distractors: 0``)
+    the query needs none, and a small policy is spared copying the report id's digits."""
+    return "" if alone else f"report_id = {sql_literal(ctx.cid)} AND "
+
+
+def _compute_task(ctx: TableContext, c: Candidate, scale: str | None, lang: str, alone: bool = False,
+                  ) -> dict[str, Any] | None:
     try:
         value = run_finqa(c.program)
     except ProgramError:
@@ -132,8 +174,8 @@ def _compute_task(ctx: TableContext, c: Candidate, scale: str | None, lang: str)
     k = _Calls()
     rows = sorted({r for r, _, _ in c.facts})
     where = " OR ".join(f"row_label = {sql_literal(r)}" for r in rows)
-    calls = [k.call("sql_query", sql=f"SELECT row_label, column_label, value FROM facts WHERE report_id = "
-                                     f"{sql_literal(ctx.cid)} AND ({where}) ORDER BY row_label, column_label")]
+    calls = [k.call("sql_query", sql=f"SELECT row_label, column_label, value FROM facts WHERE "
+                                     f"{report_filter(ctx, alone)}({where}) ORDER BY row_label, column_label")]
     expr = program_expression(c.program)
     if spec.get("unit") == "percent" and c.unit == "percent":
         expr = f"({expr}) * 100"
@@ -143,17 +185,25 @@ def _compute_task(ctx: TableContext, c: Candidate, scale: str | None, lang: str)
             "I fetched the figures with SQL and computed the result with the calculator."}
 
 
-def _lookup_task(ctx: TableContext, rng: random.Random) -> dict[str, Any] | None:
+def _lookup_task(ctx: TableContext, rng: random.Random, taken: set[tuple[str, int]] | None = None,
+                 alone: bool = False) -> dict[str, Any] | None:
     grid = numeric_grid(ctx.table, ctx.text)
     if not grid.rows:
         return None
     r = rng.choice(grid.rows)
     j = rng.choice(sorted(r.cells))
+    taken = set() if taken is None else taken
+    if (r.label, j) in taken:  # a second lookup of one report asks about another cell
+        cells = [(x, k) for x in grid.rows for k in sorted(x.cells) if (x.label, k) not in taken]
+        if not cells:
+            return None
+        r, j = rng.choice(cells)
+    taken.add((r.label, j))
     col = grid.columns.get(j) or f"column {j}"
     cell = r.cells[j]
     spec = numeric_spec(cell.value, "percent" if cell.percent else None, None if cell.percent else grid.scale)
     k = _Calls()
-    calls = [k.call("sql_query", sql=f"SELECT value FROM facts WHERE report_id = {sql_literal(ctx.cid)} AND "
+    calls = [k.call("sql_query", sql=f"SELECT value FROM facts WHERE {report_filter(ctx, alone)}"
                                      f"row_label = {sql_literal(r.label)} AND column_label = {sql_literal(col)}")]
     return {"kind": "lookup", "question": f"What was {r.label} ({col})?", "spec": spec, "calls": calls,
             "gold_tools": ["sql_query"], "leaf": "sql", "lang": "en", "template": "lookup",
@@ -203,7 +253,9 @@ def _text_tasks(ctx: TableContext) -> list[dict[str, Any]]:
 def generate(run: RunContext) -> None:
     cfg = run.recipe
     rng = random.Random(int(cfg.get("seed", run.seed)))
-    per_report = int(cfg.get("per_report", 3))
+    kinds, tools = task_options(cfg, run.recipe_name)
+    per_report = int(cfg.get("per_report", 3))  # compute tasks per report
+    n_lookups = int(cfg.get("lookups", 1))  # lookup tasks per report, each a different cell
     n_distractors = int(cfg.get("distractors", 3))
     max_calls = int(cfg.get("max_calls", 8))
     templates = list(cfg.get("templates") or TEMPLATES)
@@ -223,19 +275,22 @@ def generate(run: RunContext) -> None:
         if run.limit_reached(rl.kept):
             break
         others = rng.sample(contexts[:idx] + contexts[idx + 1:], min(n_distractors, len(contexts) - 1))
-        env_cfg = env_config(ctx, others, filings, max_calls, docs)
+        env_cfg = env_config(ctx, others, filings, max_calls, docs, tools)
         with ToolEnv(env_cfg, run.store) as env:
             grid = numeric_grid(ctx.table, ctx.text)
-            tasks = [t for t in [_lookup_task(ctx, rng)] if t]
-            for _ in range(per_report * 3):
-                if len(tasks) >= per_report + 1 or not grid.rows:
+            taken: set[tuple[str, int]] = set()
+            looks = [_lookup_task(ctx, rng, taken, not others) for _ in range(n_lookups)] if "lookup" in kinds else []
+            tasks = [t for t in looks if t]
+            n_lookup = len(tasks)
+            for _ in range(per_report * 3 if "compute" in kinds else 0):
+                if len(tasks) >= per_report + n_lookup or not grid.rows:
                     break
                 c = TEMPLATES[rng.choice(templates)](rng, grid, "en")
-                t = _compute_task(ctx, c, grid.scale, "en") if c else None
+                t = _compute_task(ctx, c, grid.scale, "en", not others) if c else None
                 if t and all(t["question"] != x["question"] for x in tasks):
                     tasks.append(t)
-            tasks += _text_tasks(ctx)[:1]
-            if filings and rng.random() < float(cfg.get("filings_fraction", 0.3)):
+            tasks += _text_tasks(ctx)[:1] if "text" in kinds else []
+            if filings and "filings" in kinds and rng.random() < float(cfg.get("filings_fraction", 0.3)):
                 t = _filings_task(filings, rng, env)
                 if t:
                     tasks.append(t)
@@ -249,7 +304,7 @@ def _emit(run: RunContext, rl, sft, ctx: TableContext, env: ToolEnv, env_cfg: di
     rl.consider()
     spec = tool_env_spec(t["spec"], t["gold_tools"], max_calls)
     report = "" if t["kind"] == "filings" else f"Report: {ctx.cid}\n"
-    prompt = [system(SYSTEM), user(f"{report}{t['question']}\n{answer_instruction(t['spec'], t['lang'])}")]
+    prompt = [system(system_prompt(env_cfg["tools"])), user(f"{report}{t['question']}\n{answer_instruction(t['spec'], t['lang'])}")]
     meta = {"kind": t["kind"], "template": t["template"], "context_id": ctx.cid, "dataset": ctx.dataset,
             "reference_calls": t["calls"]}
     src = provenance(GENERATOR, run.recipe_name)
