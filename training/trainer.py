@@ -119,6 +119,7 @@ class LMSteps(StageSteps):
         import torch
 
         engine, loader, world = self.engine, self.loader, self.world
+        lr = engine.get_lr()[0]  # the LR this step uses (engine.step() below moves the schedule to the next one)
         t0 = time.perf_counter()
         batches = [loader.micro_batch(step, k) for k in range(loader.accum)]
         counts = [_targets(b) for b in batches]
@@ -140,7 +141,7 @@ class LMSteps(StageSteps):
         self.consumed += loader.global_batch
         seq_tokens = loader.global_batch * loader.seq_len
         gn = engine.get_global_grad_norm()
-        rec = {"loss": loss_tot / max(n_global, 1.0), "lr": engine.get_lr()[0],
+        rec = {"loss": loss_tot / max(n_global, 1.0), "lr": lr,
                "grad_norm": float(gn) if gn is not None else None, "tokens_per_s": real_g / dt,
                "padding_ratio": 1 - real_g / seq_tokens, "dt": dt,
                "samples": _as_range([i for k in range(loader.accum) for r in range(world)

@@ -182,13 +182,14 @@ class RLSteps(StageSteps):
                 break
         if not trained:  # nothing with signal within the cap: the update still runs (zero loss) with the others
             trained = rolled[:g]
+        lr = self.engine.get_lr()[0]  # the LR this update uses (the schedule moves on inside it)
         upd = grpo_update(self.engine.module, self.tokenizer, trained, rc, self.updater)
         m = {**sample_metrics(rolled, rc), **upd, "t_generate": t_gen, "t_score": t_score,
              "zero_var_before": dead_first / max(groups_first, 1), "groups_first_batch": groups_first,
              "rollout_batches": batches}
         m["rollout_tokens_per_s"] = m["rollout_tokens"] / max(t_gen, 1e-9)
         gn = self.engine.get_global_grad_norm()
-        return {**global_metrics(m, rolled, trained, g, self.world), "lr": self.engine.get_lr()[0],
+        return {**global_metrics(m, rolled, trained, g, self.world), "lr": lr,
                 "grad_norm": float(gn) if gn is not None else None, "dt": time.perf_counter() - t0,
                 "prompts": [f"{a}:{b}" for a, b in drawn], **sync}
 
