@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CFG = {"seq_len": 128, "micro_batch": 2, "grad_accum": 2, "max_steps": 6, "save_every": 2, "threads": 1,
-       "eval_every": 3, "sft": {"seq_len": 384, "max_steps": 4}}
+       "eval_every": 3, "sft": {"seq_len": 384, "max_steps": 4, "decay_fraction": 0.5}}
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +133,14 @@ def test_cpt_sft_chain_from_snapshot(env, tmp_path, monkeypatch):
     assert cpt["run_id"] in listed and sft["run_id"] in listed
     # the SFT model learned the answer format: assistant-token loss fell
     assert sft["metrics"]["final_loss"] < sft["metrics"]["first_loss"]
+    # SFT's decay_fraction reached the scheduler: each step's line shows the LR that step used (the warmup–stable–
+    # decay multiplier of its index; it showed the next step's before)
+    from training.engine import lr_lambda
+
+    sft_lr = [json.loads(x)["lr"] for x in (tmp_path / "chain" / "sft" / "metrics.jsonl").read_text().splitlines()
+              if "lr" in json.loads(x)]
+    peak, f = sft["config"]["lr"], lr_lambda(2, 4, sft["config"]["min_lr_ratio"], 0.5)
+    assert sft_lr == pytest.approx([peak * f(k) for k in range(4)])
 
 
 def test_cli_json_stdout_and_changed_config_refused_on_resume(env, tmp_path):

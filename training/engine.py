@@ -107,12 +107,21 @@ def ds_config(cfg: dict[str, Any], path: str | Path | None = None) -> dict[str, 
     return conf
 
 
-def lr_lambda(warmup: int, total: int, min_ratio: float):
-    """Linear warmup then cosine decay to ``min_ratio`` of the peak, as a LambdaLR multiplier."""
+def lr_lambda(warmup: int, total: int, min_ratio: float, decay_fraction: float | None = None):
+    """Linear warmup then cosine decay to ``min_ratio`` of the peak, as a LambdaLR multiplier. With
+    ``decay_fraction`` the LR holds its peak after warmup and falls linearly to ``min_ratio`` over that last
+    fraction of the steps (warmup–stable–decay, nanochat's "warmdown"): a run that must cross a slow phase
+    transition keeps its full LR until then."""
+    span = max(1, total - warmup)
+    stable_end = total - round(decay_fraction * span) if decay_fraction is not None else None
+
     def f(step: int) -> float:
         if warmup and step < warmup:
             return (step + 1) / warmup
-        span = max(1, total - warmup)
+        if stable_end is not None:
+            if step < stable_end:
+                return 1.0
+            return 1 - (1 - min_ratio) * min(1.0, (step - stable_end) / max(1, total - stable_end))
         t = min(1.0, (step - warmup) / span)
         return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * t))
     return f
@@ -134,7 +143,8 @@ def build_engine(model, cfg: dict[str, Any], total_steps: int, ds_path: str | Pa
     opt = torch.optim.AdamW(groups, lr=float(cfg["lr"]), betas=tuple(cfg.get("betas", (0.9, 0.95))), eps=1e-8,
                             foreach=False)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lr_lambda(warmup_steps(cfg, total_steps), total_steps, float(cfg["min_lr_ratio"])))
+        opt, lr_lambda(warmup_steps(cfg, total_steps), total_steps, float(cfg["min_lr_ratio"]),
+                       cfg.get("decay_fraction")))
     conf = ds_config(cfg, ds_path)
     engine, _, _, _ = deepspeed.initialize(model=model, optimizer=opt, lr_scheduler=sched, config=conf)
     return engine, conf

@@ -94,6 +94,9 @@ def check_config(stage: str, cfg: dict[str, Any]) -> None:
         v = cfg.get(k)
         if k in cfg and not (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0):
             raise bad(k, "a positive number")
+    v = cfg.get("decay_fraction")
+    if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1):
+        raise bad("decay_fraction", "a number in (0, 1], or null for a cosine decay over the whole run")
     for k in ("difficulty_min", "difficulty_max"):
         v = cfg.get(k)
         if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1):
