@@ -34,7 +34,9 @@ def test_warmup_stable_decay_matches_torch_schedulers():
     cosine = lr_lambda(warmup, total, min_ratio)  # without decay_fraction the schedule is the cosine it was
     assert cosine(warmup) == 1.0 and cosine(22) == pytest.approx(min_ratio + (1 - min_ratio) * 0.5 * (
         1 + torch.cos(torch.tensor(torch.pi * 17 / 35)).item())) and cosine(total) == pytest.approx(min_ratio)
-    assert sum(ours) > sum(cosine(k) for k in range(total))  # WSD spends more LR before the end
+    assert sum(ours[:total]) > sum(cosine(k) for k in range(total))  # WSD spends more LR before the end
+    whole = lr_lambda(0, 10, 0.0, decay_fraction=1.0)  # no warmup, all decay: a straight line to 0
+    assert [whole(k) for k in range(11)] == pytest.approx([1 - k / 10 for k in range(11)])
 
 
 def test_decay_fraction_out_of_range_is_refused():
@@ -44,5 +46,7 @@ def test_decay_fraction_out_of_range_is_refused():
     for bad in (0, 1.5, "0.3", True):
         with pytest.raises(PlanError, match=r"stage sft: decay_fraction must be a number in \(0, 1\]"):
             check_config("sft", {"decay_fraction": bad})
+    with pytest.raises(PlanError, match="decay_fraction 0.3 has no effect with min_lr_ratio 1.0"):
+        check_config("reasoning_rl", {"decay_fraction": 0.3, "min_lr_ratio": 1.0})  # RL's constant LR
     check_config("sft", {"decay_fraction": 1.0})
     check_config("sft", {"decay_fraction": None})

@@ -135,11 +135,12 @@ def test_cpt_sft_chain_from_snapshot(env, tmp_path, monkeypatch):
     assert sft["metrics"]["final_loss"] < sft["metrics"]["first_loss"]
     # SFT's decay_fraction reached the scheduler: each step's line shows the LR that step used (the warmup–stable–
     # decay multiplier of its index; it showed the next step's before)
-    from training.engine import lr_lambda
+    from training.engine import lr_lambda, warmup_steps
 
     sft_lr = [json.loads(x)["lr"] for x in (tmp_path / "chain" / "sft" / "metrics.jsonl").read_text().splitlines()
               if "lr" in json.loads(x)]
-    peak, f = sft["config"]["lr"], lr_lambda(2, 4, sft["config"]["min_lr_ratio"], 0.5)
+    peak, cfg = sft["config"]["lr"], sft["config"]
+    f = lr_lambda(warmup_steps(cfg, 4), 4, cfg["min_lr_ratio"], 0.5)
     assert sft_lr == pytest.approx([peak * f(k) for k in range(4)])
 
 

@@ -183,6 +183,7 @@ class DPOSteps(StageSteps):
         from .dpo_loss import dpo_loss
 
         engine, dev = self.engine, self.engine.device
+        lr = engine.get_lr()[0]  # the LR this step uses (engine.step() below moves the schedule to the next one)
         t0 = time.perf_counter()
         sums = [0.0] * 6  # loss, chosen reward, rejected reward, accuracy, logp margin, pairs
         for k in range(self.accum):
@@ -204,7 +205,7 @@ class DPOSteps(StageSteps):
         gn = engine.get_global_grad_norm()
         return {"loss": tot[0] / n, "reward_chosen": tot[1] / n, "reward_rejected": tot[2] / n,
                 "reward_margin": (tot[1] - tot[2]) / n, "reward_accuracy": tot[3] / n, "logp_margin": tot[4] / n,
-                "lr": engine.get_lr()[0], "grad_norm": float(gn) if gn is not None else None,
+                "lr": lr, "grad_norm": float(gn) if gn is not None else None,
                 "dt": time.perf_counter() - t0,
                 "pairs": [f"{s}:{i}" for kk in range(self.accum) for rr in range(self.world)
                           for s, i in (self.plan.train[p] for p in self._positions(step, kk, rr))]}

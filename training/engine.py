@@ -110,8 +110,9 @@ def ds_config(cfg: dict[str, Any], path: str | Path | None = None) -> dict[str, 
 def lr_lambda(warmup: int, total: int, min_ratio: float, decay_fraction: float | None = None):
     """Linear warmup then cosine decay to ``min_ratio`` of the peak, as a LambdaLR multiplier. With
     ``decay_fraction`` the LR holds its peak after warmup and falls linearly to ``min_ratio`` over that last
-    fraction of the steps (warmup–stable–decay, nanochat's "warmdown"): a run that must cross a slow phase
-    transition keeps its full LR until then."""
+    fraction of the post-warmup steps (warmup–stable–decay, nanochat's "warmdown"): a run that must cross a slow
+    phase transition keeps its full LR until then. Like the cosine, the multiplier reaches ``min_ratio`` at
+    ``total``, one step after the last trained one."""
     span = max(1, total - warmup)
     stable_end = total - round(decay_fraction * span) if decay_fraction is not None else None
 

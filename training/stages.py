@@ -97,6 +97,9 @@ def check_config(stage: str, cfg: dict[str, Any]) -> None:
     v = cfg.get("decay_fraction")
     if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1):
         raise bad("decay_fraction", "a number in (0, 1], or null for a cosine decay over the whole run")
+    if v is not None and cfg.get("min_lr_ratio", 0.1) >= 1:  # RL stages keep a constant LR: nothing would decay
+        raise PlanError(f"stage {stage}: decay_fraction {v} has no effect with min_lr_ratio {cfg['min_lr_ratio']} "
+                        "(a constant LR); lower min_lr_ratio or drop decay_fraction")
     for k in ("difficulty_min", "difficulty_max"):
         v = cfg.get(k)
         if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1):
