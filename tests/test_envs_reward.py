@@ -9,7 +9,7 @@ import pytest
 
 from synthesis.envs import ToolEnv, tool_env_spec
 from synthesis.generators import run
-from synthesis.generators.agentic_tasks import program_expression
+from synthesis.generators.agentic_tasks import SYSTEM, program_expression
 from synthesis.rewards import score
 
 TABLES = {"facts": {"columns": [["report_id", "VARCHAR"], ["row_label", "VARCHAR"], ["column_label", "VARCHAR"],
@@ -141,6 +141,11 @@ def test_agentic_tasks_are_self_contained_and_counted(agentic):
         assert spec["type"] == "tool_env" and spec["gold_tools"]
         tools = json.loads(r["tools"])
         assert {t["function"]["name"] for t in tools} == {"sql_query", "calculator", "search_docs"}
+        # without the newer options a recipe makes what it made before: every tool, its prompt, the report filter
+        assert r["prompt"][0]["content"] == SYSTEM and {"sql", "search"} <= set(json.loads(r["env"]))
+        meta = json.loads(r["meta"])
+        if meta["kind"] in ("lookup", "compute"):
+            assert f"report_id = '{meta['context_id']}'" in meta["reference_calls"][0]["arguments"]
         assert r["taxonomy"].startswith("agentic_tool_use/")
 
 
@@ -204,7 +209,9 @@ def test_lookup_only_tasks_offer_only_sql(tmp_path, shared_data):
     for s in store.iter_records(alone.manifests["sft"]):
         task = rl0[json.loads(s["meta"])["rl_id"]]
         assert score(task["reward_spec"], s["messages"][len(task["prompt"]):]).score == 1.0
-    for bad, why in [({"kinds": "lookup"}, "kinds must be a list"), ({"kinds": ["lookup", "chat"]}, "kinds must"),
-                     ({"tools": ["calculator"]}, "lack ['sql_query']"), ({"tools": ["sql"]}, "tools must be")]:
+    for bad, why in [({"kinds": "lookup"}, "kinds must be a non-empty list"), ({"kinds": []}, "kinds must be"),
+                     ({"kinds": ["lookup", "chat"]}, "kinds must"), ({"tools": ["calculator"]}, "lack ['sql_query']"),
+                     ({"tools": ["sql"]}, "tools must be"), ({"lookups": -1}, "lookups must be an integer ≥ 0"),
+                     ({"distractors": 1.5}, "distractors must be"), ({"kinds": ["filings"]}, "no filings file")]:
         with pytest.raises(SynthRecipeError, match=r"agentic_tasks.*" + re.escape(why)):
             run({**recipe, **bad}, store, limit=2)

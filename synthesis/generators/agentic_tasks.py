@@ -96,16 +96,31 @@ def system_prompt(tools: list[str]) -> str:
             "When you are done, reply with the final answer in \\boxed{}.")
 
 
+def _names(cfg: dict[str, Any], key: str, allowed: list[str] | tuple[str, ...], default: list[str],
+           recipe: str) -> list[str]:
+    value = cfg.get(key, default)
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v in allowed for v in value):
+        raise SynthRecipeError(f"recipe {recipe!r}: {key} must be a non-empty list among {list(allowed)}; "
+                               f"got {value!r}")
+    return value
+
+
+def _count(cfg: dict[str, Any], key: str, default: int, recipe: str) -> int:
+    value = cfg.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise SynthRecipeError(f"recipe {recipe!r}: {key} must be an integer ≥ 0; got {value!r}")
+    return value
+
+
 def task_options(cfg: dict[str, Any], recipe: str) -> tuple[list[str], list[str]]:
     """``(kinds, tools)`` from the recipe: which task kinds to make, and which tools the environment offers
-    (default: the tools those kinds need). A kind whose reference solution needs a tool not offered is refused."""
-    kinds = cfg.get("kinds") or list(KIND_TOOLS)
-    if isinstance(kinds, str) or not isinstance(kinds, list) or not set(kinds) <= set(KIND_TOOLS):
-        raise SynthRecipeError(f"recipe {recipe!r}: kinds must be a list among {list(KIND_TOOLS)}; got {kinds!r}")
+    (default: the tools those kinds need). A kind whose reference solution needs a tool not offered is refused,
+    and so is ``filings`` without a ``filings`` file."""
+    kinds = _names(cfg, "kinds", list(KIND_TOOLS), list(KIND_TOOLS), recipe)
+    if "kinds" in cfg and "filings" in kinds and not cfg.get("filings"):
+        raise SynthRecipeError(f"recipe {recipe!r}: kinds names filings but the recipe has no filings file")
     needed = [t for t in TOOL_NAMES if any(t in KIND_TOOLS[k] for k in kinds)]
-    tools = cfg.get("tools") or needed
-    if isinstance(tools, str) or not isinstance(tools, list) or not set(tools) <= set(TOOL_NAMES):
-        raise SynthRecipeError(f"recipe {recipe!r}: tools must be a list among {list(TOOL_NAMES)}; got {tools!r}")
+    tools = _names(cfg, "tools", TOOL_NAMES, needed, recipe)
     missing = [t for t in needed if t not in tools]
     if missing:
         raise SynthRecipeError(f"recipe {recipe!r}: tools {tools} lack {missing}, which kinds {kinds} need")
@@ -157,7 +172,7 @@ def reference_trajectory(env: ToolEnv, prompt: list[dict], calls: list[dict[str,
 
 
 def report_filter(ctx: TableContext, alone: bool) -> str:
-    """The reference query's report condition; with no other report in the facts table (``distractors: 0``)
+    """The reference query's report condition; with ``distractors: 0`` the facts table holds this report alone,
     the query needs none, and a small policy is spared copying the report id's digits."""
     return "" if alone else f"report_id = {sql_literal(ctx.cid)} AND "
 
@@ -185,21 +200,25 @@ def _compute_task(ctx: TableContext, c: Candidate, scale: str | None, lang: str,
             "I fetched the figures with SQL and computed the result with the calculator."}
 
 
-def _lookup_task(ctx: TableContext, rng: random.Random, taken: set[tuple[str, int]] | None = None,
+def _lookup_task(ctx: TableContext, rng: random.Random, taken: set[tuple[str, str]] | None = None,
                  alone: bool = False) -> dict[str, Any] | None:
     grid = numeric_grid(ctx.table, ctx.text)
     if not grid.rows:
         return None
+
+    def col_of(j: int) -> str:
+        return grid.columns.get(j) or f"column {j}"
+
     r = rng.choice(grid.rows)
     j = rng.choice(sorted(r.cells))
     taken = set() if taken is None else taken
-    if (r.label, j) in taken:  # a second lookup of one report asks about another cell
-        cells = [(x, k) for x in grid.rows for k in sorted(x.cells) if (x.label, k) not in taken]
+    if (r.label, col_of(j)) in taken:  # a second lookup of one report asks another question (row and column)
+        cells = [(x, k) for x in grid.rows for k in sorted(x.cells) if (x.label, col_of(k)) not in taken]
         if not cells:
             return None
         r, j = rng.choice(cells)
-    taken.add((r.label, j))
-    col = grid.columns.get(j) or f"column {j}"
+    col = col_of(j)
+    taken.add((r.label, col))
     cell = r.cells[j]
     spec = numeric_spec(cell.value, "percent" if cell.percent else None, None if cell.percent else grid.scale)
     k = _Calls()
@@ -254,12 +273,14 @@ def generate(run: RunContext) -> None:
     cfg = run.recipe
     rng = random.Random(int(cfg.get("seed", run.seed)))
     kinds, tools = task_options(cfg, run.recipe_name)
-    per_report = int(cfg.get("per_report", 3))  # compute tasks per report
-    n_lookups = int(cfg.get("lookups", 1))  # lookup tasks per report, each a different cell
-    n_distractors = int(cfg.get("distractors", 3))
-    max_calls = int(cfg.get("max_calls", 8))
+    per_report = _count(cfg, "per_report", 3, run.recipe_name)  # compute tasks per report
+    n_lookups = _count(cfg, "lookups", 1, run.recipe_name)  # lookup tasks per report, each about another cell
+    n_distractors = _count(cfg, "distractors", 3, run.recipe_name)
+    alone = n_distractors == 0  # the facts table holds one report: queries need no report filter
+    max_calls = _count(cfg, "max_calls", 8, run.recipe_name)
     templates = list(cfg.get("templates") or TEMPLATES)
-    filings = load_filings(cfg["filings"]) if cfg.get("filings") else None
+    # filings rows only where filings tasks are made (they would lengthen every SQL tool schema for nothing)
+    filings = load_filings(cfg["filings"]) if cfg.get("filings") and "filings" in kinds else None
     docs = run.store.resolve(str(cfg["docs"])).ref if cfg.get("docs") else None
     rl = run.outputs.open("rl", run.output_name("rl"), "rl")
     sft = run.outputs.open("sft", run.output_name("sft"), "sft") if cfg.get("trajectories", True) else None
@@ -278,15 +299,15 @@ def generate(run: RunContext) -> None:
         env_cfg = env_config(ctx, others, filings, max_calls, docs, tools)
         with ToolEnv(env_cfg, run.store) as env:
             grid = numeric_grid(ctx.table, ctx.text)
-            taken: set[tuple[str, int]] = set()
-            looks = [_lookup_task(ctx, rng, taken, not others) for _ in range(n_lookups)] if "lookup" in kinds else []
+            taken: set[tuple[str, str]] = set()
+            looks = [_lookup_task(ctx, rng, taken, alone) for _ in range(n_lookups)] if "lookup" in kinds else []
             tasks = [t for t in looks if t]
             n_lookup = len(tasks)
             for _ in range(per_report * 3 if "compute" in kinds else 0):
                 if len(tasks) >= per_report + n_lookup or not grid.rows:
                     break
                 c = TEMPLATES[rng.choice(templates)](rng, grid, "en")
-                t = _compute_task(ctx, c, grid.scale, "en", not others) if c else None
+                t = _compute_task(ctx, c, grid.scale, "en", alone) if c else None
                 if t and all(t["question"] != x["question"] for x in tasks):
                     tasks.append(t)
             tasks += _text_tasks(ctx)[:1] if "text" in kinds else []
