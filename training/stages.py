@@ -82,6 +82,9 @@ def check_config(stage: str, cfg: dict[str, Any]) -> None:
     def is_int(v: Any) -> bool:
         return isinstance(v, int) and not isinstance(v, bool)
 
+    def is_number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
     for k in POSITIVE_INTS:
         if k in cfg and not (is_int(cfg[k]) and cfg[k] >= 1):
             raise bad(k, "a positive integer")
@@ -92,17 +95,17 @@ def check_config(stage: str, cfg: dict[str, Any]) -> None:
         raise bad("max_steps", "a positive integer, or null for one pass over the plan")
     for k in POSITIVE_NUMBERS:
         v = cfg.get(k)
-        if k in cfg and not (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0):
+        if k in cfg and not (is_number(v) and v > 0):
             raise bad(k, "a positive number")
     v = cfg.get("decay_fraction")
-    if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1):
+    if v is not None and not (is_number(v) and 0 < v <= 1):
         raise bad("decay_fraction", "a number in (0, 1], or null for a cosine decay over the whole run")
     if v is not None and cfg.get("min_lr_ratio", 0.1) >= 1:  # RL stages keep a constant LR: nothing would decay
         raise PlanError(f"stage {stage}: decay_fraction {v} has no effect with min_lr_ratio {cfg['min_lr_ratio']} "
                         "(a constant LR); lower min_lr_ratio or drop decay_fraction")
     for k in ("difficulty_min", "difficulty_max"):
         v = cfg.get(k)
-        if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1):
+        if v is not None and not (is_number(v) and 0 <= v <= 1):
             raise bad(k, "a number in [0, 1], or null")
     if stage == DPOStage.name:
         check_dpo_config(cfg, stage)

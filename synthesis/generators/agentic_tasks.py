@@ -29,7 +29,7 @@ from .programmatic import candidate_spec
 from .programs import TEMPLATES, Candidate
 from .records import assistant, provenance, rl_record, sft_record, system, user
 from .specs import answer_instruction, boxed_answer, exact_spec, numeric_spec
-from .tables import ContextError, TableContext, iter_contexts, numeric_grid, read_json_records
+from .tables import ContextError, Grid, TableContext, iter_contexts, numeric_grid, read_json_records
 
 GENERATOR = "agentic_tasks"
 SYSTEM = ("You are a financial analyst agent. Use the tools to look up data (read-only SQL over the financial "
@@ -200,9 +200,8 @@ def _compute_task(ctx: TableContext, c: Candidate, scale: str | None, lang: str,
             "I fetched the figures with SQL and computed the result with the calculator."}
 
 
-def _lookup_task(ctx: TableContext, rng: random.Random, taken: set[tuple[str, str]] | None = None,
-                 alone: bool = False) -> dict[str, Any] | None:
-    grid = numeric_grid(ctx.table, ctx.text)
+def _lookup_task(ctx: TableContext, grid: Grid, rng: random.Random, taken: set[tuple[str, str]],
+                 alone: bool) -> dict[str, Any] | None:
     if not grid.rows:
         return None
 
@@ -211,7 +210,6 @@ def _lookup_task(ctx: TableContext, rng: random.Random, taken: set[tuple[str, st
 
     r = rng.choice(grid.rows)
     j = rng.choice(sorted(r.cells))
-    taken = set() if taken is None else taken
     if (r.label, col_of(j)) in taken:  # a second lookup of one report asks another question (row and column)
         cells = [(x, k) for x in grid.rows for k in sorted(x.cells) if (x.label, col_of(k)) not in taken]
         if not cells:
@@ -300,7 +298,7 @@ def generate(run: RunContext) -> None:
         with ToolEnv(env_cfg, run.store) as env:
             grid = numeric_grid(ctx.table, ctx.text)
             taken: set[tuple[str, str]] = set()
-            looks = [_lookup_task(ctx, rng, taken, alone) for _ in range(n_lookups)] if "lookup" in kinds else []
+            looks = [_lookup_task(ctx, grid, rng, taken, alone) for _ in range(n_lookups)] if "lookup" in kinds else []
             tasks = [t for t in looks if t]
             n_lookup = len(tasks)
             for _ in range(per_report * 3 if "compute" in kinds else 0):
